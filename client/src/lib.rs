@@ -1,0 +1,143 @@
+//! Roundtable's browser app: a Leptos app rendered in the browser (CSR) and
+//! compiled to WebAssembly.
+//!
+//! For now it has two pages, chosen by the address's path:
+//! - `/` tells people what Roundtable is, lets a chair sign in, and lists the
+//!   chair's conferences ([`landing`]);
+//! - `/join#<token>` turns a personal join link into a session ([`join`]).
+//!
+//! The app talks to the server only through the small JSON API in [`api`].
+//! It never stores a secret: the server keeps the session in an HttpOnly
+//! cookie, and the join token is removed from the address bar before
+//! anything else happens.
+
+mod api;
+mod join;
+mod landing;
+mod words;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+/// The pages the app knows, decided once when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Page {
+    Landing,
+    Join { token: Option<String> },
+    NotFound,
+}
+
+/// Which page a path shows. A trailing slash makes no difference.
+fn page_for_path(pathname: &str) -> Page {
+    match pathname.trim_end_matches('/') {
+        "" | "/index.html" => Page::Landing,
+        "/join" => Page::Join { token: None },
+        _ => Page::NotFound,
+    }
+}
+
+/// Runs when the WebAssembly module has loaded.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+
+    let pathname = location().pathname().unwrap_or_default();
+    let page = match page_for_path(&pathname) {
+        Page::Join { .. } => Page::Join {
+            token: take_join_token(),
+        },
+        page => page,
+    };
+
+    // index.html shows "Loading…" until the app is ready to replace it.
+    if let Some(loading) = document().get_element_by_id("loading") {
+        loading.remove();
+    }
+
+    mount_to_body(move || match page {
+        Page::Landing => view! { <landing::LandingPage/> }.into_any(),
+        Page::Join { token } => view! { <join::JoinPage token/> }.into_any(),
+        Page::NotFound => view! { <NotFoundPage/> }.into_any(),
+    });
+}
+
+/// Reads the token from a personal join link (`/join#<token>`) and removes it
+/// from the address bar at once, so it is not left in the browser's history,
+/// bookmarks or a screenshot of the screen. The token lives in the fragment
+/// because browsers never send the fragment to a server, so it cannot end up
+/// in a log on the way.
+pub(crate) fn take_join_token() -> Option<String> {
+    let location = location();
+    let fragment = location.hash().unwrap_or_default();
+    if fragment.is_empty() {
+        return None;
+    }
+    let address_without_fragment = format!(
+        "{}{}",
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default()
+    );
+    let removed = window().history().and_then(|history| {
+        history.replace_state_with_url(&JsValue::NULL, "", Some(&address_without_fragment))
+    });
+    if removed.is_err() {
+        web_sys::console::warn_1(
+            &"Roundtable: could not remove the join link from the address bar".into(),
+        );
+    }
+    let token = fragment.trim_start_matches('#').trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Sets the browser tab's title, which is also the first thing a screen
+/// reader announces for a page.
+pub(crate) fn set_page_title(title: &str) {
+    document().set_title(&format!("{title} – Roundtable"));
+}
+
+/// Shown for any path the app does not know.
+#[component]
+fn NotFoundPage() -> impl IntoView {
+    set_page_title("Page not found");
+    view! {
+        <main id="main">
+            <h1>"Page not found"</h1>
+            <p>"If you typed the address, check it is correct."</p>
+            <p>
+                "If you followed a link from an invitation, ask the chair of your conference "
+                "for a new link."
+            </p>
+            <p>
+                <a href="/">"Go to the Roundtable home page"</a>
+            </p>
+        </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pathname: &str, expected: Page) {
+        assert_eq!(page_for_path(pathname), expected, "path {pathname:?}");
+    }
+
+    #[test]
+    fn the_home_page_is_at_the_root() {
+        check("/", Page::Landing);
+        check("", Page::Landing);
+        check("/index.html", Page::Landing);
+    }
+
+    #[test]
+    fn the_join_page_is_at_join_with_or_without_a_slash() {
+        check("/join", Page::Join { token: None });
+        check("/join/", Page::Join { token: None });
+    }
+
+    #[test]
+    fn anything_else_is_not_found() {
+        check("/joinx", Page::NotFound);
+        check("/admin", Page::NotFound);
+    }
+}

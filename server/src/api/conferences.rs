@@ -1,0 +1,317 @@
+//! Creating, listing and running conferences.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::RngExt;
+use roundtable_shared::doc::{self, DocumentKind};
+use roundtable_shared::headings::HeadingsTemplate;
+use roundtable_shared::{
+    ChairId, Child, ChildId, Conference, ConferenceId, ConferenceKind, Participant, ParticipantId,
+    Phase, Role,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::people::{NewParticipant, invite, participant_json};
+use super::text;
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::{ConferenceRow, ParticipantRow};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/conferences", get(list).post(create))
+        .route("/api/conferences/{id}", get(show))
+        .route("/api/conferences/{id}/phase", post(set_phase))
+}
+
+/// The chair of `conference`, or 403/404.
+pub(crate) async fn require_chair(
+    state: &AppState,
+    headers: &HeaderMap,
+    conference: ConferenceId,
+) -> Result<(ChairId, ConferenceRow), ApiError> {
+    let caller = auth::caller(state, headers).await?;
+    let row = state
+        .storage
+        .conference(conference)
+        .await?
+        .ok_or(ApiError::NotFound("conference"))?;
+    match caller {
+        Caller::Chair(id) if id == row.chair_id => Ok((id, row)),
+        _ => Err(ApiError::Forbidden),
+    }
+}
+
+pub(crate) fn conference_json(row: &ConferenceRow) -> Value {
+    json!({
+        "id": row.id,
+        "title": row.title,
+        "kind": row.kind,
+        "scheduled_start": row.scheduled_start,
+        "headings": row.headings,
+        "children": serde_json::from_str::<Value>(&row.children_json).unwrap_or(Value::Null),
+        "phase": row.phase,
+        "room_code": row.room_code,
+    })
+}
+
+pub(crate) fn conference_model(row: &ConferenceRow) -> Result<Conference, ApiError> {
+    let corrupt = |what: &str| {
+        ApiError::Internal(crate::storage::StorageError::Corrupt(format!(
+            "conference {}: {what}",
+            row.id
+        )))
+    };
+    Ok(Conference {
+        id: row.id,
+        title: row.title.clone(),
+        kind: ConferenceKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+        scheduled_start: OffsetDateTime::parse(&row.scheduled_start, &Rfc3339)
+            .map_err(|_| corrupt("start"))?,
+        children: serde_json::from_str(&row.children_json).map_err(|_| corrupt("children"))?,
+        headings: serde_json::from_value(Value::String(row.headings.clone()))
+            .map_err(|_| corrupt("headings"))?,
+        phase: Phase::parse(&row.phase).ok_or_else(|| corrupt("phase"))?,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let Caller::Chair(chair) = auth::caller(&state, &headers).await? else {
+        return Err(ApiError::Forbidden);
+    };
+    let rows = state.storage.conferences_of_chair(chair).await?;
+    Ok(Json(rows.iter().map(conference_json).collect()))
+}
+
+#[derive(Deserialize)]
+struct NewChild {
+    name: String,
+    #[serde(default)]
+    date_of_birth: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NewConference {
+    title: String,
+    kind: ConferenceKind,
+    scheduled_start: String,
+    children: Vec<NewChild>,
+    #[serde(default)]
+    headings_template: HeadingsTemplate,
+    #[serde(default)]
+    participants: Vec<NewParticipant>,
+}
+
+const ROOM_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+fn room_code() -> String {
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| ROOM_CODE_ALPHABET[rng.random_range(0..ROOM_CODE_ALPHABET.len())] as char)
+        .collect()
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<NewConference>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Caller::Chair(chair_id) = auth::caller(&state, &headers).await? else {
+        return Err(ApiError::Forbidden);
+    };
+    let chair = state
+        .storage
+        .chair(chair_id)
+        .await?
+        .ok_or(ApiError::SignInNeeded)?;
+    let title = text("title", &body.title, 200)?;
+    let start = OffsetDateTime::parse(body.scheduled_start.trim(), &Rfc3339).map_err(|_| {
+        ApiError::Invalid(
+            "scheduled_start must be a date and time like 2026-12-01T10:00:00+00:00".into(),
+        )
+    })?;
+    if body.children.is_empty() {
+        return Err(ApiError::Invalid(
+            "a conference is about at least one child".into(),
+        ));
+    }
+    if body.children.len() > 20 || body.participants.len() > 100 {
+        return Err(ApiError::Invalid(
+            "too many children or participants".into(),
+        ));
+    }
+    let mut children = Vec::new();
+    for child in &body.children {
+        let date_of_birth = match child.date_of_birth.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(d) => Some(
+                time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map_err(|_| {
+                        ApiError::Invalid(format!(
+                            "date of birth {d:?} is not a date like 2019-04-30"
+                        ))
+                    })?,
+            ),
+        };
+        children.push(Child {
+            id: ChildId(Uuid::new_v4()),
+            name: text("child's name", &child.name, 100)?,
+            date_of_birth,
+        });
+    }
+    let conference = Conference {
+        id: ConferenceId(Uuid::new_v4()),
+        title,
+        kind: body.kind,
+        scheduled_start: start,
+        children,
+        headings: body.headings_template,
+        phase: Phase::PreMeet,
+    };
+    let mut code = room_code();
+    while state.storage.room_code_taken(&code).await? {
+        code = room_code();
+    }
+    let headings = serde_json::to_value(conference.headings)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let row = ConferenceRow {
+        id: conference.id,
+        chair_id,
+        title: conference.title.clone(),
+        kind: conference.kind.as_str().to_owned(),
+        scheduled_start: start.format(&Rfc3339).unwrap_or_default(),
+        headings,
+        children_json: serde_json::to_string(&conference.children).unwrap_or_else(|_| "[]".into()),
+        phase: conference.phase.as_str().to_owned(),
+        room_code: code,
+    };
+    // The chair takes part as a participant too, so the board can name them.
+    let chair_participant = ParticipantRow {
+        id: ParticipantId(Uuid::new_v4()),
+        conference_id: conference.id,
+        name: chair.name.clone(),
+        role: Some(Role::Chair.as_str().to_owned()),
+        agency: None,
+        status: "admitted".into(),
+        link_expires_at: None,
+        chair_id: Some(chair_id),
+    };
+    let mut rows = vec![(chair_participant, None)];
+    let mut tokens = Vec::new();
+    for new in &body.participants {
+        let (row, token) = invite(conference.id, new)?;
+        rows.push((row, Some(auth::token_hash(&token))));
+        tokens.push(token);
+    }
+    state.storage.insert_conference(&row, &rows).await?;
+
+    let roster: Vec<Participant> = rows
+        .iter()
+        .filter_map(|(p, _)| {
+            Some(Participant {
+                id: p.id,
+                name: p.name.clone(),
+                role: Role::parse(p.role.as_deref()?)?,
+                agency: p.agency.clone(),
+            })
+        })
+        .collect();
+    state
+        .rooms
+        .server_change((conference.id, DocumentKind::Shared), |txn| {
+            doc::write_meta(txn, &conference);
+            for p in &roster {
+                doc::write_participant(txn, p);
+            }
+        })
+        .await?;
+    tracing::info!(conference = %conference.id, "conference created");
+
+    let base = super::people::base_url(&state, &headers);
+    let invited: Vec<Value> = rows
+        .iter()
+        .skip(1)
+        .zip(&tokens)
+        .map(|((p, _), token)| {
+            json!({
+                "participant": participant_json(p),
+                "join_link": format!("{base}/join#{token}"),
+                "token": token,
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "conference": conference_json(&row), "participants": invited })),
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>, ApiError> {
+    let id = ConferenceId(id);
+    let caller = auth::caller(&state, &headers).await?;
+    let row = state
+        .storage
+        .conference(id)
+        .await?
+        .ok_or(ApiError::NotFound("conference"))?;
+    let allowed = match caller {
+        Caller::Chair(chair) => chair == row.chair_id,
+        Caller::Participant(p) => state.storage.participant(p).await?.is_some_and(|p| {
+            p.conference_id == id && matches!(p.status.as_str(), "invited" | "admitted")
+        }),
+    };
+    if !allowed {
+        return Err(ApiError::Forbidden);
+    }
+    let mut body = conference_json(&row);
+    if matches!(caller, Caller::Chair(_)) {
+        let people = state.storage.participants(id).await?;
+        body["participants"] = people.iter().map(participant_json).collect();
+    }
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+struct SetPhase {
+    phase: String,
+}
+
+async fn set_phase(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(body): Json<SetPhase>,
+) -> Result<Json<Value>, ApiError> {
+    let id = ConferenceId(id);
+    let (_, row) = require_chair(&state, &headers, id).await?;
+    let phase = Phase::parse(body.phase.trim()).ok_or_else(|| {
+        let names: Vec<_> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+        ApiError::Invalid(format!("phase must be one of: {}", names.join(", ")))
+    })?;
+    let _ = conference_model(&row)?;
+    state.storage.set_phase(id, phase.as_str()).await?;
+    state
+        .rooms
+        .server_change((id, DocumentKind::Shared), |txn| {
+            doc::write_phase(txn, phase)
+        })
+        .await?;
+    tracing::info!(conference = %id, phase = phase.as_str(), "phase changed");
+    Ok(Json(json!({ "phase": phase.as_str() })))
+}

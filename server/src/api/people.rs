@@ -1,0 +1,332 @@
+//! Inviting, admitting and removing participants; the lobby for people in the room.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use roundtable_shared::doc::{self, DocumentKind};
+use roundtable_shared::{ConferenceId, Participant, ParticipantId, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::conferences::require_chair;
+use super::text;
+use crate::auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::{ParticipantRow, SessionSubject, now_ms};
+use crate::sync::room::CloseReason;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/conferences/{id}/participants", post(add))
+        .route("/api/conferences/{id}/participants/{pid}", delete(remove))
+        .route("/api/conferences/{id}/lobby", get(lobby))
+        .route("/api/conferences/{id}/lobby/{pid}/admit", post(admit))
+        .route(
+            "/api/conferences/{id}/lobby/{pid}/turn-away",
+            post(turn_away),
+        )
+        .route("/api/lobby", post(enter_lobby))
+}
+
+pub(crate) fn participant_json(p: &ParticipantRow) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "role": p.role,
+        "agency": p.agency,
+        "status": p.status,
+    })
+}
+
+/// Where people reach this server, for join links.
+pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.config.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.config.listen.to_string());
+    format!("http://{host}")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewParticipant {
+    name: String,
+    role: String,
+    #[serde(default)]
+    agency: Option<String>,
+}
+
+fn role_for_invite(role: &str) -> Result<Role, ApiError> {
+    match Role::parse(role.trim()) {
+        Some(Role::Chair) => Err(ApiError::Invalid(
+            "a conference has one chair: the person who created it".into(),
+        )),
+        Some(role) => Ok(role),
+        None => {
+            let names: Vec<_> = Role::ALL.iter().skip(1).map(|r| r.as_str()).collect();
+            Err(ApiError::Invalid(format!(
+                "role must be one of: {}",
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+fn agency(value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(a) => text("agency", a, 100).map(Some),
+    }
+}
+
+/// A new invited participant and their join token (to be shown to the chair once).
+pub(crate) fn invite(
+    conference: ConferenceId,
+    new: &NewParticipant,
+) -> Result<(ParticipantRow, String), ApiError> {
+    let row = ParticipantRow {
+        id: ParticipantId(Uuid::new_v4()),
+        conference_id: conference,
+        name: text("name", &new.name, 100)?,
+        role: Some(role_for_invite(&new.role)?.as_str().to_owned()),
+        agency: agency(new.agency.as_deref())?,
+        status: "invited".into(),
+        link_expires_at: Some(now_ms() + auth::LINK_LIFETIME_MS),
+        chair_id: None,
+    };
+    Ok((row, auth::new_token()))
+}
+
+fn model(p: &ParticipantRow) -> Option<Participant> {
+    Some(Participant {
+        id: p.id,
+        name: p.name.clone(),
+        role: Role::parse(p.role.as_deref()?)?,
+        agency: p.agency.clone(),
+    })
+}
+
+async fn add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Json(body): Json<NewParticipant>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = ConferenceId(id);
+    require_chair(&state, &headers, id).await?;
+    let (row, token) = invite(id, &body)?;
+    state
+        .storage
+        .insert_participant(&row, Some(&auth::token_hash(&token)))
+        .await?;
+    if let Some(p) = model(&row) {
+        state
+            .rooms
+            .server_change((id, DocumentKind::Shared), |txn| {
+                doc::write_participant(txn, &p)
+            })
+            .await?;
+    }
+    tracing::info!(conference = %id, participant = %row.id, "participant invited");
+    let base = base_url(&state, &headers);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "participant": participant_json(&row),
+            "join_link": format!("{base}/join#{token}"),
+            "token": token,
+        })),
+    ))
+}
+
+async fn participant_of(
+    state: &AppState,
+    conference: ConferenceId,
+    pid: Uuid,
+) -> Result<ParticipantRow, ApiError> {
+    state
+        .storage
+        .participant(ParticipantId(pid))
+        .await?
+        .filter(|p| p.conference_id == conference)
+        .ok_or(ApiError::NotFound("participant"))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, pid)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let id = ConferenceId(id);
+    require_chair(&state, &headers, id).await?;
+    let p = participant_of(&state, id, pid).await?;
+    if p.chair_id.is_some() {
+        return Err(ApiError::Invalid("the chair cannot be removed".into()));
+    }
+    state
+        .storage
+        .set_participant_status(p.id, "removed", None)
+        .await?;
+    state
+        .rooms
+        .disconnect(
+            id,
+            p.id,
+            CloseReason::new(4003, "you have been removed from this conference"),
+        )
+        .await;
+    state
+        .rooms
+        .server_change((id, DocumentKind::Shared), |txn| {
+            doc::remove_participant(txn, p.id)
+        })
+        .await?;
+    tracing::info!(conference = %id, participant = %p.id, "participant removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lobby(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let id = ConferenceId(id);
+    require_chair(&state, &headers, id).await?;
+    let waiting = state.storage.participants(id).await?;
+    Ok(Json(
+        waiting
+            .iter()
+            .filter(|p| p.status == "waiting")
+            .map(participant_json)
+            .collect(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Admit {
+    role: String,
+    #[serde(default)]
+    agency: Option<String>,
+}
+
+async fn admit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, pid)): Path<(Uuid, Uuid)>,
+    Json(body): Json<Admit>,
+) -> Result<Json<Value>, ApiError> {
+    let id = ConferenceId(id);
+    require_chair(&state, &headers, id).await?;
+    let p = participant_of(&state, id, pid).await?;
+    if p.status != "waiting" {
+        return Err(ApiError::Conflict(format!(
+            "{} is not waiting in the lobby",
+            p.name
+        )));
+    }
+    let role = role_for_invite(&body.role)?;
+    let agency = agency(body.agency.as_deref())?;
+    state
+        .storage
+        .set_participant_status(p.id, "admitted", Some(role.as_str()))
+        .await?;
+    let admitted = Participant {
+        id: p.id,
+        name: p.name.clone(),
+        role,
+        agency,
+    };
+    state
+        .rooms
+        .server_change((id, DocumentKind::Shared), |txn| {
+            doc::write_participant(txn, &admitted)
+        })
+        .await?;
+    tracing::info!(conference = %id, participant = %p.id, role = role.as_str(), "admitted from the lobby");
+    let mut row = p;
+    row.status = "admitted".into();
+    row.role = Some(role.as_str().to_owned());
+    Ok(Json(participant_json(&row)))
+}
+
+async fn turn_away(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, pid)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
+    let id = ConferenceId(id);
+    require_chair(&state, &headers, id).await?;
+    let p = participant_of(&state, id, pid).await?;
+    if p.status != "waiting" {
+        return Err(ApiError::Conflict(format!(
+            "{} is not waiting in the lobby",
+            p.name
+        )));
+    }
+    state
+        .storage
+        .set_participant_status(p.id, "turned_away", None)
+        .await?;
+    tracing::info!(conference = %id, participant = %p.id, "turned away from the lobby");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct EnterLobby {
+    room_code: String,
+    name: String,
+}
+
+/// Someone in the room types the code shown on the wall and their name; they wait in
+/// the lobby until the chair lets them in.
+async fn enter_lobby(
+    State(state): State<AppState>,
+    Json(body): Json<EnterLobby>,
+) -> Result<Response, ApiError> {
+    let code = body.room_code.trim().to_uppercase();
+    let conference = state
+        .storage
+        .conference_by_room_code(&code)
+        .await?
+        .filter(|c| c.phase != "closed")
+        .ok_or(ApiError::NotFound("a meeting with this code"))?;
+    let waiting = state
+        .storage
+        .participants(conference.id)
+        .await?
+        .iter()
+        .filter(|p| p.status == "waiting")
+        .count();
+    if waiting >= 50 {
+        return Err(ApiError::Busy);
+    }
+    let row = ParticipantRow {
+        id: ParticipantId(Uuid::new_v4()),
+        conference_id: conference.id,
+        name: text("name", &body.name, 100)?,
+        role: None,
+        agency: None,
+        status: "waiting".into(),
+        link_expires_at: None,
+        chair_id: None,
+    };
+    state.storage.insert_participant(&row, None).await?;
+    let token = auth::start_session(&state, SessionSubject::Participant(row.id)).await?;
+    tracing::info!(conference = %conference.id, participant = %row.id, "waiting in the lobby");
+    Ok((
+        StatusCode::CREATED,
+        [(
+            header::SET_COOKIE,
+            auth::set_session_cookie(&token, state.config.secure_cookies()),
+        )],
+        Json(json!({ "conference_id": conference.id, "participant": participant_json(&row) })),
+    )
+        .into_response())
+}

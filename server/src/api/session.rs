@@ -1,0 +1,152 @@
+//! Signing in and out, and who am I.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::SessionSubject;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/session", post(sign_in).delete(sign_out))
+        .route("/api/me", get(me))
+        .route("/api/join", post(redeem_link))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    email: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    Json(body): Json<SignIn>,
+) -> Result<Response, ApiError> {
+    let chair = state.storage.chair_by_email(body.email.trim()).await?;
+    // Verify against a real hash even for an unknown email, so timing does not tell
+    // which emails have accounts.
+    let stored = chair
+        .as_ref()
+        .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
+    let password = body.password;
+    let stored_owned = stored.to_owned();
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored_owned))
+        .await
+        .unwrap_or(false);
+    let chair = match chair {
+        Some(chair) if ok => chair,
+        _ => return Err(ApiError::WrongCredentials),
+    };
+    let token = auth::start_session(&state, SessionSubject::Chair(chair.id)).await?;
+    tracing::info!(chair = %chair.id, "chair signed in");
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            auth::set_session_cookie(&token, state.config.secure_cookies()),
+        )],
+    )
+        .into_response())
+}
+
+/// An argon2id hash of a random password nobody knows.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J7tmCZ0nRzUrSj8V8hdvU6bA9HtsBF7kVHmgTkIq3Sk";
+
+async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(cookie) = auth::session_cookie(&headers) {
+        state
+            .storage
+            .delete_session(&auth::token_hash(cookie))
+            .await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            auth::clear_session_cookie(state.config.secure_cookies()),
+        )],
+    )
+        .into_response())
+}
+
+async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match auth::caller(&state, &headers).await? {
+        Caller::Chair(id) => {
+            let chair = state
+                .storage
+                .chair(id)
+                .await?
+                .ok_or(ApiError::SignInNeeded)?;
+            Ok(Json(json!({
+                "kind": "chair", "id": chair.id, "name": chair.name, "email": chair.email,
+            })))
+        }
+        Caller::Participant(id) => {
+            let p = state
+                .storage
+                .participant(id)
+                .await?
+                .ok_or(ApiError::SignInNeeded)?;
+            Ok(Json(json!({
+                "kind": "participant", "id": p.id, "name": p.name, "role": p.role,
+                "agency": p.agency, "conference_id": p.conference_id, "status": p.status,
+                "admitted": matches!(p.status.as_str(), "invited" | "admitted"),
+            })))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Redeem {
+    token: String,
+}
+
+/// Opens a personal join link: the browser gets the participant's session.
+async fn redeem_link(
+    State(state): State<AppState>,
+    Json(body): Json<Redeem>,
+) -> Result<Response, ApiError> {
+    let participant = state
+        .storage
+        .participant_by_link(&auth::token_hash(body.token.trim()))
+        .await?
+        .ok_or(ApiError::LinkNotValid)?;
+    if participant
+        .link_expires_at
+        .is_some_and(|t| t <= crate::storage::now_ms())
+    {
+        return Err(ApiError::LinkNotValid);
+    }
+    if participant.status == "invited" {
+        state
+            .storage
+            .set_participant_status(participant.id, "admitted", None)
+            .await?;
+    }
+    let token = auth::start_session(&state, SessionSubject::Participant(participant.id)).await?;
+    tracing::info!(participant = %participant.id, "join link opened");
+    let body = json!({
+        "conference_id": participant.conference_id,
+        "participant": super::people::participant_json(&participant),
+    });
+    Ok((
+        StatusCode::OK,
+        [(
+            header::SET_COOKIE,
+            auth::set_session_cookie(&token, state.config.secure_cookies()),
+        )],
+        Json(body),
+    )
+        .into_response())
+}

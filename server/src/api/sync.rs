@@ -1,0 +1,129 @@
+//! The WebSocket sync endpoints: one per conference document.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::get;
+use roundtable_shared::doc::DocumentKind;
+use roundtable_shared::{ConferenceId, Role};
+use uuid::Uuid;
+
+use crate::auth::{self, Caller};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::sync::room::Member;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/conferences/{id}/sync", get(shared))
+        .route("/api/conferences/{id}/restricted/sync", get(restricted))
+}
+
+async fn shared(
+    state: State<AppState>,
+    headers: HeaderMap,
+    path: Path<Uuid>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    connect(state, headers, path, ws, DocumentKind::Shared).await
+}
+
+async fn restricted(
+    state: State<AppState>,
+    headers: HeaderMap,
+    path: Path<Uuid>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    connect(state, headers, path, ws, DocumentKind::Restricted).await
+}
+
+/// Browsers send an Origin header with every WebSocket; it must be this site, or
+/// another site's page could use the visitor's cookie to open the conference.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true; // Not a browser: authenticated by bearer token or cookie it holds.
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+}
+
+async fn connect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    ws: WebSocketUpgrade,
+    kind: DocumentKind,
+) -> Result<Response, ApiError> {
+    if !same_origin(&headers) {
+        return Err(ApiError::Forbidden);
+    }
+    let id = ConferenceId(id);
+    let conference = state
+        .storage
+        .conference(id)
+        .await?
+        .ok_or(ApiError::NotFound("conference"))?;
+    let participant = match auth::caller(&state, &headers).await? {
+        Caller::Chair(chair) if chair == conference.chair_id => state
+            .storage
+            .chair_participant(id, chair)
+            .await?
+            .ok_or(ApiError::Forbidden)?,
+        Caller::Chair(_) => return Err(ApiError::Forbidden),
+        Caller::Participant(pid) => {
+            let p = state
+                .storage
+                .participant(pid)
+                .await?
+                .ok_or(ApiError::SignInNeeded)?;
+            if p.conference_id != id {
+                return Err(ApiError::Forbidden);
+            }
+            p
+        }
+    };
+    match participant.status.as_str() {
+        "invited" | "admitted" => {}
+        "waiting" => return Err(ApiError::StillWaiting),
+        _ => return Err(ApiError::Removed),
+    }
+    let role = participant
+        .role
+        .as_deref()
+        .and_then(Role::parse)
+        .ok_or(ApiError::StillWaiting)?;
+    if !kind.readable_by(role) {
+        return Err(ApiError::Forbidden);
+    }
+    let member = Member {
+        participant: participant.id,
+        name: participant.name.clone(),
+        role,
+    };
+    let rooms = Arc::clone(&state.rooms);
+    let limits = rooms.limits().clone();
+    let participant_id = participant.id;
+    Ok(ws
+        .max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .on_upgrade(move |socket| async move {
+            match rooms.join((id, kind), member).await {
+                Ok(joined) => {
+                    tracing::info!(conference = %id, participant = %participant_id, document = kind.as_str(), "connected");
+                    crate::sync::socket::run(socket, rooms, joined).await;
+                    tracing::info!(conference = %id, participant = %participant_id, "disconnected");
+                }
+                Err(e) => {
+                    tracing::error!(conference = %id, error = %e, "could not open the conference");
+                    crate::sync::socket::refuse(socket, 1011, "the conference could not be opened").await;
+                }
+            }
+        }))
+}

@@ -1,0 +1,127 @@
+//! Passwords, tokens, sessions and who is calling.
+
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::SessionSubject;
+use roundtable_shared::{ChairId, ParticipantId};
+
+pub const SESSION_COOKIE: &str = "rt_session";
+/// How long a browser session lasts.
+pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
+/// How long a personal join link stays valid.
+pub const LINK_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A new random token: 32 bytes, URL-safe base64 (43 characters).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Tokens are stored only as this hash. They are long and random, so a fast hash is
+/// enough: there is nothing to guess.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+/// The bearer token of an `Authorization` header, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+pub fn set_session_cookie(token: &str, secure: bool) -> String {
+    let max_age = SESSION_LIFETIME_MS / 1000;
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
+}
+
+pub fn clear_session_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+}
+
+/// Who is making a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Chair(ChairId),
+    Participant(ParticipantId),
+}
+
+/// Identifies the caller from the session cookie or, for non-browser clients, a
+/// bearer token: a participant's join link token.
+pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(cookie) = session_cookie(headers) {
+        if let Some(subject) = state.storage.session(&token_hash(cookie)).await? {
+            return Ok(match subject {
+                SessionSubject::Chair(id) => Caller::Chair(id),
+                SessionSubject::Participant(id) => Caller::Participant(id),
+            });
+        }
+    }
+    if let Some(token) = bearer_token(headers) {
+        let participant = state
+            .storage
+            .participant_by_link(&token_hash(token))
+            .await?
+            .ok_or(ApiError::LinkNotValid)?;
+        if participant
+            .link_expires_at
+            .is_some_and(|t| t <= crate::storage::now_ms())
+        {
+            return Err(ApiError::LinkNotValid);
+        }
+        return Ok(Caller::Participant(participant.id));
+    }
+    Err(ApiError::SignInNeeded)
+}
+
+/// Starts a session for `subject`; returns the cookie value to set.
+pub async fn start_session(state: &AppState, subject: SessionSubject) -> Result<String, ApiError> {
+    let token = new_token();
+    let expires = crate::storage::now_ms() + SESSION_LIFETIME_MS;
+    state
+        .storage
+        .insert_session(&token_hash(&token), subject, expires)
+        .await?;
+    Ok(token)
+}

@@ -1,0 +1,126 @@
+//! The Roundtable server: HTTP API, Yjs sync over WebSocket, storage, and the built
+//! browser client, in one process on one port. See `docs/ARCHITECTURE.md`.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod state;
+pub mod storage;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::routing::get;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use config::Config;
+use state::AppState;
+use storage::Storage;
+use sync::room::Rooms;
+
+/// Largest JSON body the API accepts.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The whole application, given its state. Shared by `main` and the tests.
+pub fn app(state: AppState) -> Router {
+    let index = state.config.client_dir.join("index.html");
+    let client = ServeDir::new(&state.config.client_dir).fallback(ServeFile::new(index));
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .route("/health", get(health))
+        .merge(api::router())
+        .fallback_service(client)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .with_state(state)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish, stores what is pending, closes the database.
+    pub async fn stop(self) -> std::io::Result<()> {
+        // WebSockets stay open until told to close; graceful shutdown waits for them.
+        self.state.rooms.close_all().await;
+        let _ = self.shutdown.send(());
+        let result = self.task.await.unwrap_or(Ok(()));
+        self.state.rooms.flush().await;
+        self.state.storage.close().await;
+        result
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+/// Opens storage, runs migrations, binds and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let storage = Storage::open_sqlite(&config.database_path()).await?;
+    let rooms = Arc::new(Rooms::new(storage.clone(), config.limits.clone()));
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        storage,
+        rooms,
+        config: Arc::new(config),
+    };
+    let router = app(state.clone());
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    tracing::info!(%addr, "Roundtable is listening");
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+}

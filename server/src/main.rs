@@ -1,0 +1,172 @@
+//! `roundtable`: run the server, or manage chair accounts.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use roundtable_server::storage::{ChairRow, Storage, StorageError};
+use roundtable_server::{Config, auth};
+use roundtable_shared::ChairId;
+
+#[derive(Parser)]
+#[command(
+    name = "roundtable",
+    version,
+    about = "Collaborative whiteboard for child protection conferences"
+)]
+struct Cli {
+    /// Directory holding the database.
+    #[arg(
+        long,
+        env = "ROUNDTABLE_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "ROUNDTABLE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Directory of the built browser client.
+        #[arg(long, env = "ROUNDTABLE_CLIENT_DIR", default_value = "client/dist")]
+        client_dir: PathBuf,
+        /// Address people reach Roundtable at (used in join links), e.g. https://roundtable.example.org
+        #[arg(long, env = "ROUNDTABLE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Manage chair accounts.
+    Chair {
+        #[command(subcommand)]
+        command: ChairCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChairCommand {
+    /// Create a chair account. The password is read from standard input.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROUNDTABLE_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            listen,
+            client_dir,
+            public_url,
+        } => {
+            serve(Config {
+                listen,
+                data_dir: cli.data_dir,
+                client_dir,
+                public_url,
+                limits: Default::default(),
+            })
+            .await
+        }
+        Command::Chair {
+            command: ChairCommand::Add { email, name },
+        } => add_chair(cli.data_dir, email, name).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("roundtable: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    if !config.client_dir.join("index.html").exists() {
+        tracing::warn!(dir = %config.client_dir.display(), "the browser client is not built; run scripts/run.sh");
+    }
+    let running = roundtable_server::start(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await.map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(), String> {
+    let email = email.trim().to_owned();
+    if !email.contains('@') || name.trim().is_empty() {
+        return Err("give a valid --email and a --name".into());
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|e| format!("could not read the password from standard input: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 12 {
+        return Err("the password must be at least 12 characters".into());
+    }
+    let hash =
+        auth::hash_password(password).map_err(|e| format!("could not hash the password: {e}"))?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+    let storage = Storage::open_sqlite(&data_dir.join("roundtable.sqlite3"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let chair = ChairRow {
+        id: ChairId(uuid::Uuid::new_v4()),
+        email: email.clone(),
+        name: name.trim().to_owned(),
+        password_hash: hash,
+    };
+    let result = storage.insert_chair(&chair).await;
+    storage.close().await;
+    match result {
+        Ok(()) => {
+            println!("Chair account created for {email}.");
+            Ok(())
+        }
+        Err(StorageError::EmailTaken) => {
+            Err(format!("a chair with the email {email} already exists"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}

@@ -1,0 +1,537 @@
+//! Everything the server keeps, behind one narrow seam over sqlx.
+//!
+//! SQLite is the default; every query here is plain SQL so that a PostgreSQL
+//! implementation can sit beside it later. Timestamps are Unix milliseconds.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use roundtable_shared::doc::DocumentKind;
+use roundtable_shared::{ChairId, ConferenceId, ParticipantId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a chair with this email already exists")]
+    EmailTaken,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+#[derive(Clone)]
+pub struct Storage {
+    pool: SqlitePool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChairRow {
+    pub id: ChairId,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConferenceRow {
+    pub id: ConferenceId,
+    pub chair_id: ChairId,
+    pub title: String,
+    pub kind: String,
+    pub scheduled_start: String,
+    pub headings: String,
+    pub children_json: String,
+    pub phase: String,
+    pub room_code: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ParticipantRow {
+    pub id: ParticipantId,
+    pub conference_id: ConferenceId,
+    pub name: String,
+    pub role: Option<String>,
+    pub agency: Option<String>,
+    pub status: String,
+    pub link_expires_at: Option<i64>,
+    pub chair_id: Option<ChairId>,
+}
+
+/// Who a session belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSubject {
+    Chair(ChairId),
+    Participant(ParticipantId),
+}
+
+/// A document as stored: the latest snapshot and the updates after it, in order.
+#[derive(Debug, Default)]
+pub struct StoredDocument {
+    pub snapshot: Option<(i64, Vec<u8>)>,
+    pub updates: Vec<(i64, Vec<u8>)>,
+}
+
+pub fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    (now.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn parse_id<T: FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| StorageError::Corrupt(format!("bad id {s:?}")))
+}
+
+impl Storage {
+    /// Opens (creating if needed) the SQLite database at `path` and runs the migrations.
+    pub async fn open_sqlite(path: &Path) -> Result<Storage> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before we relay the update it holds.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations").run(&pool).await?;
+        Ok(Storage { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // --- chairs -------------------------------------------------------------
+
+    pub async fn insert_chair(&self, chair: &ChairRow) -> Result<()> {
+        let result = sqlx::query(
+            "INSERT INTO chairs (id, email, name, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(chair.id.to_string())
+        .bind(&chair.email)
+        .bind(&chair.name)
+        .bind(&chair.password_hash)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(e)) if e.message().contains("chairs.email") => {
+                Err(StorageError::EmailTaken)
+            }
+            other => other.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    fn chair_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ChairRow> {
+        Ok(ChairRow {
+            id: parse_id(row.get::<&str, _>("id"))?,
+            email: row.get("email"),
+            name: row.get("name"),
+            password_hash: row.get("password_hash"),
+        })
+    }
+
+    pub async fn chair_by_email(&self, email: &str) -> Result<Option<ChairRow>> {
+        sqlx::query("SELECT id, email, name, password_hash FROM chairs WHERE email = ?")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::chair_from_row)
+            .transpose()
+    }
+
+    pub async fn chair(&self, id: ChairId) -> Result<Option<ChairRow>> {
+        sqlx::query("SELECT id, email, name, password_hash FROM chairs WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::chair_from_row)
+            .transpose()
+    }
+
+    // --- sessions -----------------------------------------------------------
+
+    pub async fn insert_session(
+        &self,
+        token_hash: &[u8],
+        subject: SessionSubject,
+        expires_at: i64,
+    ) -> Result<()> {
+        let (chair, participant) = match subject {
+            SessionSubject::Chair(id) => (Some(id.to_string()), None),
+            SessionSubject::Participant(id) => (None, Some(id.to_string())),
+        };
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, chair_id, participant_id, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(chair)
+        .bind(participant)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The subject of an unexpired session.
+    pub async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionSubject>> {
+        let row = sqlx::query(
+            "SELECT chair_id, participant_id FROM sessions WHERE token_hash = ? AND expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let chair: Option<String> = row.get("chair_id");
+        let participant: Option<String> = row.get("participant_id");
+        Ok(match (chair, participant) {
+            (Some(c), _) => Some(SessionSubject::Chair(parse_id(&c)?)),
+            (None, Some(p)) => Some(SessionSubject::Participant(parse_id(&p)?)),
+            (None, None) => None,
+        })
+    }
+
+    pub async fn delete_session(&self, token_hash: &[u8]) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // --- conferences --------------------------------------------------------
+
+    /// Stores a new conference with its participants, in one transaction.
+    pub async fn insert_conference(
+        &self,
+        conference: &ConferenceRow,
+        participants: &[(ParticipantRow, Option<Vec<u8>>)],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO conferences (id, chair_id, title, kind, scheduled_start, headings, children, phase, room_code, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(conference.id.to_string())
+        .bind(conference.chair_id.to_string())
+        .bind(&conference.title)
+        .bind(&conference.kind)
+        .bind(&conference.scheduled_start)
+        .bind(&conference.headings)
+        .bind(&conference.children_json)
+        .bind(&conference.phase)
+        .bind(&conference.room_code)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        for (participant, link_hash) in participants {
+            Self::insert_participant_in(&mut tx, participant, link_hash.as_deref()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn room_code_taken(&self, code: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM conferences WHERE room_code = ?")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    fn conference_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ConferenceRow> {
+        Ok(ConferenceRow {
+            id: parse_id(row.get::<&str, _>("id"))?,
+            chair_id: parse_id(row.get::<&str, _>("chair_id"))?,
+            title: row.get("title"),
+            kind: row.get("kind"),
+            scheduled_start: row.get("scheduled_start"),
+            headings: row.get("headings"),
+            children_json: row.get("children"),
+            phase: row.get("phase"),
+            room_code: row.get("room_code"),
+        })
+    }
+
+    const CONFERENCE_COLUMNS: &str =
+        "id, chair_id, title, kind, scheduled_start, headings, children, phase, room_code";
+
+    pub async fn conference(&self, id: ConferenceId) -> Result<Option<ConferenceRow>> {
+        let sql = format!(
+            "SELECT {} FROM conferences WHERE id = ?",
+            Self::CONFERENCE_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::conference_from_row)
+            .transpose()
+    }
+
+    pub async fn conference_by_room_code(&self, code: &str) -> Result<Option<ConferenceRow>> {
+        let sql = format!(
+            "SELECT {} FROM conferences WHERE room_code = ?",
+            Self::CONFERENCE_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::conference_from_row)
+            .transpose()
+    }
+
+    pub async fn conferences_of_chair(&self, chair: ChairId) -> Result<Vec<ConferenceRow>> {
+        let sql = format!(
+            "SELECT {} FROM conferences WHERE chair_id = ? ORDER BY scheduled_start DESC",
+            Self::CONFERENCE_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(chair.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Self::conference_from_row)
+            .collect()
+    }
+
+    pub async fn set_phase(&self, id: ConferenceId, phase: &str) -> Result<()> {
+        sqlx::query("UPDATE conferences SET phase = ? WHERE id = ?")
+            .bind(phase)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // --- participants -------------------------------------------------------
+
+    async fn insert_participant_in(
+        tx: &mut sqlx::SqliteConnection,
+        p: &ParticipantRow,
+        link_hash: Option<&[u8]>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO participants (id, conference_id, name, role, agency, status, link_hash, link_expires_at, chair_id, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(p.id.to_string())
+        .bind(p.conference_id.to_string())
+        .bind(&p.name)
+        .bind(&p.role)
+        .bind(&p.agency)
+        .bind(&p.status)
+        .bind(link_hash)
+        .bind(p.link_expires_at)
+        .bind(p.chair_id.map(|c| c.to_string()))
+        .bind(now_ms())
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_participant(
+        &self,
+        p: &ParticipantRow,
+        link_hash: Option<&[u8]>,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_participant_in(&mut conn, p, link_hash).await
+    }
+
+    fn participant_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ParticipantRow> {
+        let chair: Option<String> = row.get("chair_id");
+        Ok(ParticipantRow {
+            id: parse_id(row.get::<&str, _>("id"))?,
+            conference_id: parse_id(row.get::<&str, _>("conference_id"))?,
+            name: row.get("name"),
+            role: row.get("role"),
+            agency: row.get("agency"),
+            status: row.get("status"),
+            link_expires_at: row.get("link_expires_at"),
+            chair_id: chair.as_deref().map(parse_id).transpose()?,
+        })
+    }
+
+    const PARTICIPANT_COLUMNS: &str =
+        "id, conference_id, name, role, agency, status, link_expires_at, chair_id";
+
+    pub async fn participant(&self, id: ParticipantId) -> Result<Option<ParticipantRow>> {
+        let sql = format!(
+            "SELECT {} FROM participants WHERE id = ?",
+            Self::PARTICIPANT_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::participant_from_row)
+            .transpose()
+    }
+
+    pub async fn participant_by_link(&self, link_hash: &[u8]) -> Result<Option<ParticipantRow>> {
+        let sql = format!(
+            "SELECT {} FROM participants WHERE link_hash = ?",
+            Self::PARTICIPANT_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(link_hash)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::participant_from_row)
+            .transpose()
+    }
+
+    /// The chair's own participant record in one of their conferences.
+    pub async fn chair_participant(
+        &self,
+        conference: ConferenceId,
+        chair: ChairId,
+    ) -> Result<Option<ParticipantRow>> {
+        let sql = format!(
+            "SELECT {} FROM participants WHERE conference_id = ? AND chair_id = ?",
+            Self::PARTICIPANT_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conference.to_string())
+            .bind(chair.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Self::participant_from_row)
+            .transpose()
+    }
+
+    pub async fn participants(&self, conference: ConferenceId) -> Result<Vec<ParticipantRow>> {
+        let sql = format!(
+            "SELECT {} FROM participants WHERE conference_id = ? ORDER BY created_at, id",
+            Self::PARTICIPANT_COLUMNS
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(conference.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Self::participant_from_row)
+            .collect()
+    }
+
+    /// Changes a participant's status (and role, when given). A participant who is
+    /// removed or turned away also loses their link and every session at once.
+    pub async fn set_participant_status(
+        &self,
+        id: ParticipantId,
+        status: &str,
+        role: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE participants SET status = ?, role = COALESCE(?, role) WHERE id = ?")
+            .bind(status)
+            .bind(role)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if matches!(status, "removed" | "turned_away") {
+            sqlx::query("UPDATE participants SET link_hash = NULL WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM sessions WHERE participant_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- documents ----------------------------------------------------------
+
+    pub async fn load_document(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+    ) -> Result<StoredDocument> {
+        let id = conference.to_string();
+        let snapshot = sqlx::query(
+            "SELECT through_seq, data FROM document_snapshots WHERE conference_id = ? AND document = ?",
+        )
+        .bind(&id)
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| (row.get::<i64, _>("through_seq"), row.get::<Vec<u8>, _>("data")));
+        let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+        let updates = sqlx::query(
+            "SELECT seq, data FROM document_updates
+             WHERE conference_id = ? AND document = ? AND seq > ? ORDER BY seq",
+        )
+        .bind(&id)
+        .bind(kind.as_str())
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.get::<i64, _>("seq"), row.get::<Vec<u8>, _>("data")))
+        .collect();
+        Ok(StoredDocument { snapshot, updates })
+    }
+
+    /// Appends one update to the log. Returns once it is committed to disk.
+    pub async fn append_update(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+        seq: i64,
+        sender: Option<ParticipantId>,
+        data: &[u8],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO document_updates (conference_id, document, seq, participant_id, data, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(conference.to_string())
+        .bind(kind.as_str())
+        .bind(seq)
+        .bind(sender.map(|s| s.to_string()))
+        .bind(data)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the snapshot with `data` (the whole document as of `through_seq`).
+    ///
+    /// The log is kept: it records who made each change, which the audit needs.
+    pub async fn write_snapshot(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+        through_seq: i64,
+        data: &[u8],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO document_snapshots (conference_id, document, through_seq, data) VALUES (?, ?, ?, ?)
+             ON CONFLICT (conference_id, document) DO UPDATE SET through_seq = excluded.through_seq, data = excluded.data",
+        )
+        .bind(conference.to_string())
+        .bind(kind.as_str())
+        .bind(through_seq)
+        .bind(data)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

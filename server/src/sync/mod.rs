@@ -1,0 +1,46 @@
+//! Live sync: one room per conference document, speaking the Yjs sync and awareness
+//! protocols over WebSocket.
+//!
+//! - [`room`]: the in-memory document of a conference, the rules for applying an
+//!   update (checked, stored, then relayed), presence, and the registry that loads and
+//!   unloads rooms.
+//! - [`socket`]: one WebSocket connection: reading frames, the bounded outgoing queue,
+//!   ping/pong, closing with a reason.
+
+pub mod room;
+pub mod socket;
+
+use std::time::Duration;
+
+/// Bounds on what a connection and a document may use.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest WebSocket message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Largest document (snapshot plus log since), in bytes.
+    pub max_document_bytes: usize,
+    /// Messages queued for one connection before it is dropped as too slow.
+    pub outgoing_queue: usize,
+    /// Presence entries one connection may hold.
+    pub awareness_clients_per_connection: usize,
+    /// How often the server pings; a connection silent for three of these is closed.
+    pub ping_interval: Duration,
+    /// How long one frame may take to send before the connection is dropped.
+    pub send_timeout: Duration,
+    /// Updates in the log after which the document is compacted into a snapshot.
+    pub compact_every: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 1024 * 1024,
+            max_document_bytes: 32 * 1024 * 1024,
+            outgoing_queue: 512,
+            awareness_clients_per_connection: 4,
+            ping_interval: Duration::from_secs(15),
+            send_timeout: Duration::from_secs(10),
+            compact_every: 500,
+        }
+    }
+}

@@ -1,0 +1,672 @@
+//! A conference document in memory, and the registry of open rooms.
+//!
+//! Invariants:
+//! - An update is stored (committed) before it is applied or relayed; an update that
+//!   cannot be stored is refused and nobody sees it.
+//! - Every update is checked against the sender's role before anything else; a
+//!   forbidden update is refused whole and only the sender hears of it.
+//! - All changes to one room happen under its lock, so the stored order is the order
+//!   every client receives.
+//! - Nobody silently misses an update: a connection whose queue is full is dropped and
+//!   resyncs when it reconnects.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use roundtable_shared::doc::{Board, DocumentKind};
+use roundtable_shared::guard::{DocumentIndex, UnreadableUpdate};
+use roundtable_shared::permissions::check_update;
+use roundtable_shared::{ConferenceId, ParticipantId, Role};
+use tokio::sync::{Mutex, mpsc, watch};
+use yrs::sync::awareness::AwarenessUpdateEntry;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact, TransactionMut, Update};
+
+use super::Limits;
+use crate::storage::{Storage, StorageError};
+
+pub type RoomKey = (ConferenceId, DocumentKind);
+
+/// A message queued for a connection; encoded once, shared by every recipient.
+pub type Outgoing = axum::body::Bytes;
+
+/// Why the server closes a connection; sent in the WebSocket close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        CloseReason {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Who is on the other end of a connection, as the server knows them.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub participant: ParticipantId,
+    pub name: String,
+    pub role: Role,
+}
+
+struct Connection {
+    member: Member,
+    queue: mpsc::Sender<Outgoing>,
+    close: watch::Sender<Option<CloseReason>>,
+}
+
+struct Presence {
+    clock: u32,
+    json: Arc<str>,
+    connection: u64,
+}
+
+struct RoomState {
+    doc: Doc,
+    index: DocumentIndex,
+    next_seq: i64,
+    since_snapshot: usize,
+    stored_bytes: usize,
+    connections: HashMap<u64, Connection>,
+    presence: HashMap<ClientID, Presence>,
+}
+
+pub struct Room {
+    key: RoomKey,
+    state: Mutex<RoomState>,
+}
+
+/// What happened to an update a client sent.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stored and relayed (or already known).
+    Applied,
+    /// Refused; the reason is sent to the sender only.
+    Refused(String),
+    /// The message was not valid: close the connection.
+    Malformed(&'static str),
+}
+
+fn encode(message: &Message) -> Outgoing {
+    Outgoing::from(message.encode_v1())
+}
+
+impl Room {
+    async fn load(key: RoomKey, storage: &Storage) -> Result<Room, StorageError> {
+        let stored = storage.load_document(key.0, key.1).await?;
+        let doc = Doc::new();
+        let mut index = DocumentIndex::new();
+        let mut stored_bytes = 0;
+        let mut next_seq = 1;
+        {
+            let mut txn = doc.transact_mut();
+            let snapshot = stored.snapshot.iter().map(|(seq, data)| (*seq, data));
+            for (seq, data) in snapshot.chain(stored.updates.iter().map(|(s, d)| (*s, d))) {
+                let corrupt = |what: &str| StorageError::Corrupt(format!("{what} at seq {seq}"));
+                let changes = index.read(data).map_err(|_| corrupt("unreadable update"))?;
+                let update = Update::decode_v1(data).map_err(|_| corrupt("undecodable update"))?;
+                txn.apply_update(update)
+                    .map_err(|_| corrupt("inapplicable update"))?;
+                index.record(&changes);
+                stored_bytes += data.len();
+                next_seq = seq + 1;
+            }
+        }
+        Ok(Room {
+            key,
+            state: Mutex::new(RoomState {
+                doc,
+                index,
+                next_seq,
+                since_snapshot: stored.updates.len(),
+                stored_bytes,
+                connections: HashMap::new(),
+                presence: HashMap::new(),
+            }),
+        })
+    }
+
+    pub fn key(&self) -> RoomKey {
+        self.key
+    }
+
+    /// The messages a new connection starts with: the server's state vector (so the
+    /// client sends what the server lacks), the whole document, and who is present.
+    async fn greeting(&self) -> Vec<Outgoing> {
+        let state = self.state.lock().await;
+        let txn = state.doc.transact();
+        let mut out = vec![
+            encode(&Message::Sync(SyncMessage::SyncStep1(txn.state_vector()))),
+            encode(&Message::Sync(SyncMessage::SyncStep2(
+                txn.encode_state_as_update_v1(&StateVector::default()),
+            ))),
+        ];
+        if !state.presence.is_empty() {
+            out.push(encode(&Message::Awareness(presence_update(
+                state
+                    .presence
+                    .iter()
+                    .map(|(id, p)| (*id, p.clock, p.json.clone())),
+            ))));
+        }
+        out
+    }
+
+    /// Handles one binary frame from a connection.
+    pub async fn receive(
+        &self,
+        storage: &Storage,
+        limits: &Limits,
+        connection: u64,
+        frame: &[u8],
+    ) -> Outcome {
+        let Ok(message) = Message::decode_v1(frame) else {
+            return Outcome::Malformed("the message is not a valid Yjs sync message");
+        };
+        match message {
+            Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                let state = self.state.lock().await;
+                let diff = state.doc.transact().encode_state_as_update_v1(&sv);
+                if let Some(c) = state.connections.get(&connection) {
+                    send_or_drop(c, encode(&Message::Sync(SyncMessage::SyncStep2(diff))));
+                }
+                Outcome::Applied
+            }
+            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                self.client_update(storage, limits, connection, update)
+                    .await
+            }
+            Message::Awareness(update) => self.client_presence(limits, connection, update).await,
+            Message::AwarenessQuery => {
+                let state = self.state.lock().await;
+                let update = presence_update(
+                    state
+                        .presence
+                        .iter()
+                        .map(|(id, p)| (*id, p.clock, p.json.clone())),
+                );
+                if let Some(c) = state.connections.get(&connection) {
+                    send_or_drop(c, encode(&Message::Awareness(update)));
+                }
+                Outcome::Applied
+            }
+            Message::Auth(_) | Message::Custom(..) => {
+                Outcome::Malformed("this kind of message is not accepted")
+            }
+        }
+    }
+
+    async fn client_update(
+        &self,
+        storage: &Storage,
+        limits: &Limits,
+        connection: u64,
+        update: Vec<u8>,
+    ) -> Outcome {
+        let mut state = self.state.lock().await;
+        let Some(member) = state.connections.get(&connection).map(|c| c.member.clone()) else {
+            return Outcome::Applied;
+        };
+        let changes = match state.index.read(&update) {
+            Ok(changes) => changes,
+            Err(UnreadableUpdate::Malformed) => {
+                return Outcome::Malformed("the update is not a valid Yjs update");
+            }
+            Err(e) => return self.refuse(&state, connection, e.to_string()),
+        };
+        if changes.is_empty() {
+            return Outcome::Applied;
+        }
+        let verdict = {
+            let board = Board::new(&state.doc);
+            let txn = state.doc.transact();
+            check_update(member.role, member.participant, &changes, |item| {
+                board.author(&txn, item)
+            })
+        };
+        if let Err(refusal) = verdict {
+            tracing::info!(conference = %self.key.0, participant = %member.participant, %refusal, "update refused");
+            return self.refuse(&state, connection, refusal.to_string());
+        }
+        if state.stored_bytes + update.len() > limits.max_document_bytes {
+            return self.refuse(
+                &state,
+                connection,
+                "this conference's document is full".into(),
+            );
+        }
+        let Ok(decoded) = Update::decode_v1(&update) else {
+            return Outcome::Malformed("the update is not a valid Yjs update");
+        };
+        let seq = state.next_seq;
+        if let Err(e) = storage
+            .append_update(
+                self.key.0,
+                self.key.1,
+                seq,
+                Some(member.participant),
+                &update,
+            )
+            .await
+        {
+            tracing::error!(conference = %self.key.0, error = %e, "could not store an update");
+            return self.refuse(
+                &state,
+                connection,
+                "the server could not save this change; it is kept on your device and will be sent again".into(),
+            );
+        }
+        if let Err(e) = state.doc.transact_mut().apply_update(decoded) {
+            // Stored but not applicable: yrs accepted it when the index read it, so this
+            // is a bug; the room reloads from storage on next use.
+            tracing::error!(conference = %self.key.0, error = %e, "stored update failed to apply");
+        }
+        state.index.record(&changes);
+        state.next_seq += 1;
+        state.since_snapshot += 1;
+        state.stored_bytes += update.len();
+        let relay = encode(&Message::Sync(SyncMessage::Update(update)));
+        broadcast(&mut state, Some(connection), relay);
+        if state.since_snapshot >= limits.compact_every {
+            compact(&mut state, storage, self.key).await;
+        }
+        Outcome::Applied
+    }
+
+    fn refuse(&self, state: &RoomState, connection: u64, reason: String) -> Outcome {
+        if let Some(c) = state.connections.get(&connection) {
+            send_or_drop(c, encode(&Message::Auth(Some(reason.clone()))));
+        }
+        Outcome::Refused(reason)
+    }
+
+    async fn client_presence(
+        &self,
+        limits: &Limits,
+        connection: u64,
+        update: AwarenessUpdate,
+    ) -> Outcome {
+        let mut state = self.state.lock().await;
+        let Some(member) = state.connections.get(&connection).map(|c| c.member.clone()) else {
+            return Outcome::Applied;
+        };
+        let mut relay = Vec::new();
+        for (client_id, entry) in update.clients {
+            match state.presence.get(&client_id) {
+                Some(p) if p.connection != connection => continue,
+                Some(p) if entry.clock < p.clock => continue,
+                None => {
+                    let held = state
+                        .presence
+                        .values()
+                        .filter(|p| p.connection == connection)
+                        .count();
+                    if held >= limits.awareness_clients_per_connection {
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            if entry.json.as_ref() == "null" {
+                if state.presence.remove(&client_id).is_some() {
+                    relay.push((client_id, entry.clock, entry.json));
+                }
+                continue;
+            }
+            let json = with_server_identity(&entry.json, &member);
+            state.presence.insert(
+                client_id,
+                Presence {
+                    clock: entry.clock,
+                    json: json.clone(),
+                    connection,
+                },
+            );
+            relay.push((client_id, entry.clock, json));
+        }
+        if !relay.is_empty() {
+            let message = encode(&Message::Awareness(presence_update(relay.into_iter())));
+            broadcast(&mut state, None, message);
+        }
+        Outcome::Applied
+    }
+
+    /// Applies a change made by the server itself (the outcome of a command): stored
+    /// first, then relayed to everyone.
+    pub async fn server_change(
+        &self,
+        storage: &Storage,
+        change: impl FnOnce(&mut TransactionMut),
+    ) -> Result<(), StorageError> {
+        let mut state = self.state.lock().await;
+        let update = {
+            let mut txn = state.doc.transact_mut();
+            change(&mut txn);
+            txn.encode_update_v1()
+        };
+        let changes = state
+            .index
+            .read(&update)
+            .map_err(|e| StorageError::Corrupt(format!("server change unreadable: {e}")))?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let seq = state.next_seq;
+        if let Err(e) = storage
+            .append_update(self.key.0, self.key.1, seq, None, &update)
+            .await
+        {
+            // The change is in memory but not stored: nobody has seen it. Drop everyone so
+            // the room is reloaded from storage, without it.
+            let reason = CloseReason::new(1011, "the server could not save a change; reconnecting");
+            for (_, c) in state.connections.drain() {
+                let _ = c.close.send(Some(reason.clone()));
+            }
+            state.presence.clear();
+            return Err(e);
+        }
+        state.index.record(&changes);
+        state.next_seq += 1;
+        state.since_snapshot += 1;
+        state.stored_bytes += update.len();
+        let relay = encode(&Message::Sync(SyncMessage::Update(update)));
+        broadcast(&mut state, None, relay);
+        Ok(())
+    }
+
+    /// Reads the document.
+    pub async fn read<R>(&self, f: impl FnOnce(&yrs::Transaction, &Doc) -> R) -> R {
+        let state = self.state.lock().await;
+        let txn = state.doc.transact();
+        f(&txn, &state.doc)
+    }
+
+    /// Closes every connection of `participant`.
+    pub async fn disconnect(&self, participant: ParticipantId, reason: &CloseReason) {
+        let mut state = self.state.lock().await;
+        let gone: Vec<u64> = state
+            .connections
+            .iter()
+            .filter(|(_, c)| c.member.participant == participant)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(c) = state.connections.remove(&id) {
+                let _ = c.close.send(Some(reason.clone()));
+            }
+            drop_presence_of(&mut state, id);
+        }
+    }
+
+    async fn leave(&self, connection: u64) -> bool {
+        let mut state = self.state.lock().await;
+        state.connections.remove(&connection);
+        drop_presence_of(&mut state, connection);
+        state.connections.is_empty()
+    }
+
+    pub async fn connection_count(&self) -> usize {
+        self.state.lock().await.connections.len()
+    }
+}
+
+fn drop_presence_of(state: &mut RoomState, connection: u64) {
+    let gone: Vec<(ClientID, u32)> = state
+        .presence
+        .iter()
+        .filter(|(_, p)| p.connection == connection)
+        .map(|(id, p)| (*id, p.clock))
+        .collect();
+    if gone.is_empty() {
+        return;
+    }
+    for (id, _) in &gone {
+        state.presence.remove(id);
+    }
+    let message = encode(&Message::Awareness(presence_update(
+        gone.into_iter()
+            .map(|(id, clock)| (id, clock + 1, Arc::from("null"))),
+    )));
+    broadcast(state, None, message);
+}
+
+fn presence_update(entries: impl Iterator<Item = (ClientID, u32, Arc<str>)>) -> AwarenessUpdate {
+    AwarenessUpdate {
+        clients: entries
+            .map(|(id, clock, json)| (id, AwarenessUpdateEntry { clock, json }))
+            .collect(),
+    }
+}
+
+/// Replaces whatever identity the client claimed with the one the server knows.
+fn with_server_identity(json: &str, member: &Member) -> Arc<str> {
+    let mut value = match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    value.insert(
+        "user".into(),
+        serde_json::json!({
+            "id": member.participant.to_string(),
+            "name": member.name,
+            "role": member.role.as_str(),
+        }),
+    );
+    Arc::from(serde_json::Value::Object(value).to_string())
+}
+
+/// Queues a message for a connection; a full queue means the client cannot keep up,
+/// so it is dropped rather than silently missing the message.
+fn send_or_drop(connection: &Connection, message: Outgoing) -> bool {
+    match connection.queue.try_send(message) {
+        Ok(()) => true,
+        Err(_) => {
+            let _ = connection.close.send(Some(CloseReason::new(
+                1013,
+                "your connection could not keep up; reconnecting will catch up",
+            )));
+            false
+        }
+    }
+}
+
+fn broadcast(state: &mut RoomState, except: Option<u64>, message: Outgoing) {
+    let mut dropped = Vec::new();
+    for (id, c) in &state.connections {
+        if Some(*id) == except {
+            continue;
+        }
+        if !send_or_drop(c, message.clone()) {
+            dropped.push(*id);
+        }
+    }
+    for id in dropped {
+        state.connections.remove(&id);
+        drop_presence_of(state, id);
+    }
+}
+
+async fn compact(state: &mut RoomState, storage: &Storage, key: RoomKey) {
+    let data = state
+        .doc
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default());
+    let through = state.next_seq - 1;
+    match storage.write_snapshot(key.0, key.1, through, &data).await {
+        Ok(()) => {
+            state.since_snapshot = 0;
+            state.stored_bytes = data.len();
+        }
+        Err(e) => tracing::warn!(conference = %key.0, error = %e, "could not compact the document"),
+    }
+}
+
+/// A connection's handle on its room.
+pub struct Joined {
+    pub room: Arc<Room>,
+    pub connection: u64,
+    pub queue: mpsc::Receiver<Outgoing>,
+    pub close: watch::Receiver<Option<CloseReason>>,
+}
+
+/// The rooms open now. A room is loaded on first use and unloaded (after a final
+/// compaction) when its last connection leaves.
+pub struct Rooms {
+    storage: Storage,
+    limits: Limits,
+    open: Mutex<HashMap<RoomKey, Arc<Room>>>,
+    next_connection: AtomicU64,
+}
+
+impl Rooms {
+    pub fn new(storage: Storage, limits: Limits) -> Rooms {
+        Rooms {
+            storage,
+            limits,
+            open: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    async fn get_or_load(
+        &self,
+        open: &mut HashMap<RoomKey, Arc<Room>>,
+        key: RoomKey,
+    ) -> Result<Arc<Room>, StorageError> {
+        if let Some(room) = open.get(&key) {
+            return Ok(room.clone());
+        }
+        let room = Arc::new(Room::load(key, &self.storage).await?);
+        open.insert(key, room.clone());
+        Ok(room)
+    }
+
+    /// Adds a connection to the room, loading it if needed.
+    pub async fn join(&self, key: RoomKey, member: Member) -> Result<Joined, StorageError> {
+        let mut open = self.open.lock().await;
+        let room = self.get_or_load(&mut open, key).await?;
+        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let (queue_tx, queue) = mpsc::channel(self.limits.outgoing_queue);
+        let (close_tx, close) = watch::channel(None);
+        let greeting = room.greeting().await;
+        {
+            let mut state = room.state.lock().await;
+            let handle = Connection {
+                member,
+                queue: queue_tx,
+                close: close_tx,
+            };
+            for message in greeting {
+                send_or_drop(&handle, message);
+            }
+            state.connections.insert(connection, handle);
+        }
+        Ok(Joined {
+            room,
+            connection,
+            queue,
+            close,
+        })
+    }
+
+    /// Removes a connection; unloads the room when it was the last.
+    pub async fn leave(&self, room: &Arc<Room>, connection: u64) {
+        let mut open = self.open.lock().await;
+        if room.leave(connection).await {
+            let mut state = room.state.lock().await;
+            if state.connections.is_empty() {
+                if state.since_snapshot > 0 {
+                    compact(&mut state, &self.storage, room.key).await;
+                }
+                open.remove(&room.key);
+            }
+        }
+    }
+
+    /// Runs a server change on a conference's document, loading it if needed.
+    pub async fn server_change(
+        &self,
+        key: RoomKey,
+        change: impl FnOnce(&mut TransactionMut),
+    ) -> Result<(), StorageError> {
+        let mut open = self.open.lock().await;
+        let room = self.get_or_load(&mut open, key).await?;
+        let result = room.server_change(&self.storage, change).await;
+        // A change that could not be stored is still in memory: drop the room so it is
+        // reloaded from storage without it.
+        if result.is_err() || room.connection_count().await == 0 {
+            open.remove(&key);
+        }
+        result
+    }
+
+    /// Closes every open connection of `participant` to `conference`.
+    pub async fn disconnect(
+        &self,
+        conference: ConferenceId,
+        participant: ParticipantId,
+        reason: CloseReason,
+    ) {
+        let open = self.open.lock().await;
+        for (key, room) in open.iter() {
+            if key.0 == conference {
+                room.disconnect(participant, &reason).await;
+            }
+        }
+    }
+
+    /// Closes every connection (at shutdown); clients reconnect by themselves.
+    pub async fn close_all(&self) {
+        let open = self.open.lock().await;
+        let reason = CloseReason::new(1012, "the server is restarting");
+        for room in open.values() {
+            let mut state = room.state.lock().await;
+            for (_, c) in state.connections.drain() {
+                let _ = c.close.send(Some(reason.clone()));
+            }
+            state.presence.clear();
+        }
+    }
+
+    /// Compacts every open room (at shutdown).
+    pub async fn flush(&self) {
+        let open = self.open.lock().await;
+        for room in open.values() {
+            let mut state = room.state.lock().await;
+            if state.since_snapshot > 0 {
+                compact(&mut state, &self.storage, room.key).await;
+            }
+        }
+    }
+
+    /// A room's document, loaded for reading (used by tests and exports).
+    pub async fn read<R>(
+        &self,
+        key: RoomKey,
+        f: impl FnOnce(&yrs::Transaction, &Doc) -> R,
+    ) -> Result<R, StorageError> {
+        let mut open = self.open.lock().await;
+        let room = self.get_or_load(&mut open, key).await?;
+        let result = room.read(f).await;
+        if room.connection_count().await == 0 {
+            open.remove(&key);
+        }
+        Ok(result)
+    }
+}

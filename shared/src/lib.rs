@@ -1,0 +1,20 @@
+//! The Roundtable conference model, shared by the server and the browser client.
+//!
+//! This crate does no IO: it compiles for the server and for `wasm32`. It defines
+//! - the conference model ([`model`]): conferences, children, participants, roles,
+//!   phases, scores, categories and decisions;
+//! - the heading templates a council can choose from ([`headings`]);
+//! - the layout of the collaborative document ([`doc`]) with typed helpers to read and
+//!   write it;
+//! - who may write which part of the document ([`permissions`]);
+//! - a sans-IO reader of incoming Yjs updates that tells which parts of the document an
+//!   update touches, so the server can refuse it before applying it ([`guard`]).
+
+pub mod doc;
+pub mod guard;
+pub mod headings;
+pub mod model;
+pub mod order;
+pub mod permissions;
+
+pub use model::*;
