@@ -1,0 +1,347 @@
+//! A real server on port 0 with a fresh database, and typed helpers to drive it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use roundtable_server::storage::ChairRow;
+use roundtable_server::sync::Limits;
+use roundtable_server::{Config, Running, auth};
+use roundtable_shared::ChairId;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut, Update};
+
+pub const CHAIR_EMAIL: &str = "chair@example.org";
+pub const CHAIR_PASSWORD: &str = "correct horse battery staple";
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    data_dir: tempfile::TempDir,
+    limits: Limits,
+    running: Option<Running>,
+}
+
+fn client_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../client/dist")
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(Limits::default()).await
+    }
+
+    pub async fn spawn_with(limits: Limits) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut app = TestApp {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            data_dir,
+            limits,
+            running: None,
+        };
+        app.start("127.0.0.1:0".parse().unwrap()).await;
+        let hash = auth::hash_password(CHAIR_PASSWORD).unwrap();
+        app.running
+            .as_ref()
+            .unwrap()
+            .state
+            .storage
+            .insert_chair(&ChairRow {
+                id: ChairId(uuid::Uuid::new_v4()),
+                email: CHAIR_EMAIL.into(),
+                name: "Sam Chair".into(),
+                password_hash: hash,
+            })
+            .await
+            .unwrap();
+        app
+    }
+
+    async fn start(&mut self, listen: std::net::SocketAddr) {
+        let config = Config {
+            listen,
+            data_dir: self.data_dir.path().to_owned(),
+            client_dir: client_dir(),
+            public_url: None,
+            limits: self.limits.clone(),
+        };
+        let running = roundtable_server::start(config)
+            .await
+            .expect("server starts");
+        self.addr = running.addr;
+        self.running = Some(running);
+    }
+
+    /// Stops the server gracefully and starts it again on the same database and port.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().expect("running");
+        running.stop().await.expect("stops cleanly");
+        let addr = self.addr;
+        self.start(addr).await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    /// An HTTP client with its own cookie jar.
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap()
+    }
+
+    pub async fn signed_in_chair(&self) -> reqwest::Client {
+        let chair = self.browser();
+        let response = chair
+            .post(self.url("/api/session"))
+            .json(&json!({ "email": CHAIR_EMAIL, "password": CHAIR_PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        chair
+    }
+
+    /// Creates a conference with the given participants (name, role); returns its id
+    /// and each participant's (id, token).
+    pub async fn conference(
+        &self,
+        chair: &reqwest::Client,
+        people: &[(&str, &str)],
+    ) -> (String, Vec<(String, String)>) {
+        let participants: Vec<Value> = people
+            .iter()
+            .map(|(name, role)| json!({ "name": name, "role": role, "agency": if *role == "professional" { Some("Health visiting") } else { None } }))
+            .collect();
+        let response = chair
+            .post(self.url("/api/conferences"))
+            .json(&json!({
+                "title": "Initial child protection conference",
+                "kind": "initial",
+                "scheduled_start": "2026-12-01T10:00:00+00:00",
+                "children": [{ "name": "Jamie", "date_of_birth": "2019-04-30" }],
+                "participants": participants,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        let id = body["conference"]["id"].as_str().unwrap().to_owned();
+        let people = body["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["participant"]["id"].as_str().unwrap().to_owned(),
+                    p["token"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        (id, people)
+    }
+
+    /// Opens the conference's sync socket with a participant's token.
+    pub async fn connect(&self, conference: &str, token: &str) -> SyncClient {
+        self.try_connect(conference, token).await.expect("connects")
+    }
+
+    pub async fn try_connect(&self, conference: &str, token: &str) -> Result<SyncClient, u16> {
+        let mut request = self
+            .ws_url(&format!("/api/conferences/{conference}/sync"))
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        SyncClient::open(request).await
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A Yjs client over a real WebSocket, as a stock client would behave.
+pub struct SyncClient {
+    socket: Socket,
+    pub doc: Doc,
+    /// Reasons given by the server for refusing this client's updates.
+    pub refusals: Vec<String>,
+    /// Presence states by Yjs client id (JSON), as last received.
+    pub presence: std::collections::HashMap<yrs::ClientID, Value>,
+    /// The close frame, once the server has closed the connection.
+    pub closed: Option<Option<CloseFrame>>,
+}
+
+impl SyncClient {
+    async fn open(request: tungstenite::handshake::client::Request) -> Result<SyncClient, u16> {
+        let (socket, _) = match tokio_tungstenite::connect_async(request).await {
+            Ok(ok) => ok,
+            Err(tungstenite::Error::Http(response)) => return Err(response.status().as_u16()),
+            Err(e) => panic!("connect failed: {e}"),
+        };
+        let mut client = SyncClient {
+            socket,
+            doc: Doc::new(),
+            refusals: Vec::new(),
+            presence: Default::default(),
+            closed: None,
+        };
+        let sv = client.doc.transact().state_vector();
+        client.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
+        // The server greets with its state: wait until the document has its details.
+        client
+            .wait_until(|c| {
+                c.doc
+                    .transact()
+                    .get_map(roundtable_shared::doc::META)
+                    .is_some()
+            })
+            .await;
+        Ok(client)
+    }
+
+    pub async fn send(&mut self, message: Message) {
+        self.send_raw(message.encode_v1()).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        let _ = self.socket.send(WsMessage::Binary(bytes.into())).await;
+    }
+
+    pub async fn send_frame(&mut self, frame: WsMessage) {
+        let _ = self.socket.send(frame).await;
+    }
+
+    /// Makes a local edit and sends it to the server as an update.
+    pub async fn edit(&mut self, f: impl FnOnce(&mut TransactionMut)) -> Vec<u8> {
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            f(&mut txn);
+            txn.encode_update_v1()
+        };
+        self.send(Message::Sync(SyncMessage::Update(update.clone())))
+            .await;
+        update
+    }
+
+    /// Handles one incoming message; false once the connection is closed.
+    async fn pump_one(&mut self, until: Instant) -> bool {
+        if self.closed.is_some() {
+            return false;
+        }
+        let frame = match tokio::time::timeout_at(until.into(), self.socket.next()).await {
+            Err(_) => return true,
+            Ok(None) | Ok(Some(Err(_))) => {
+                self.closed.get_or_insert(None);
+                return false;
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        match frame {
+            WsMessage::Binary(bytes) => {
+                match Message::decode_v1(&bytes).expect("server sends valid messages") {
+                    Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                        let diff = self.doc.transact().encode_state_as_update_v1(&sv);
+                        self.send(Message::Sync(SyncMessage::SyncStep2(diff))).await;
+                    }
+                    Message::Sync(SyncMessage::SyncStep2(u) | SyncMessage::Update(u)) => {
+                        let update = Update::decode_v1(&u).expect("valid update");
+                        self.doc
+                            .transact_mut()
+                            .apply_update(update)
+                            .expect("applies");
+                    }
+                    Message::Auth(reason) => self.refusals.push(reason.unwrap_or_default()),
+                    Message::Awareness(update) => {
+                        for (id, entry) in update.clients {
+                            if entry.json.as_ref() == "null" {
+                                self.presence.remove(&id);
+                            } else {
+                                self.presence
+                                    .insert(id, serde_json::from_str(&entry.json).unwrap());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            WsMessage::Close(frame) => {
+                self.closed = Some(frame);
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Reads messages until `done` holds, or panics at the deadline.
+    pub async fn wait_until(&mut self, done: impl Fn(&SyncClient) -> bool) {
+        let until = Instant::now() + DEADLINE;
+        while !done(self) {
+            assert!(
+                Instant::now() < until,
+                "condition not met before the deadline"
+            );
+            if !self.pump_one(until).await && !done(self) {
+                panic!(
+                    "connection closed before the condition was met: {:?}",
+                    self.closed
+                );
+            }
+        }
+    }
+
+    /// Reads messages for a short while, to show that something does NOT arrive.
+    pub async fn settle(&mut self, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        while Instant::now() < until && self.pump_one(until).await {}
+    }
+
+    /// Waits for the server to close the connection; returns the close frame.
+    pub async fn wait_closed(&mut self) -> Option<CloseFrame> {
+        let until = Instant::now() + DEADLINE;
+        while self.closed.is_none() {
+            assert!(
+                Instant::now() < until,
+                "connection not closed before the deadline"
+            );
+            self.pump_one(until).await;
+        }
+        self.closed.clone().flatten()
+    }
+
+    /// The whole document as one update, for comparing replicas.
+    pub fn state(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default())
+    }
+
+    /// Whether this client's document holds everything in `state`.
+    pub fn contains(&self, state: &[u8]) -> bool {
+        let theirs = Update::decode_v1(state).unwrap().state_vector();
+        let ours = self.doc.transact().state_vector();
+        theirs
+            .iter()
+            .all(|(client, clock)| ours.get(client) >= *clock)
+    }
+
+    pub fn board(&self) -> Vec<roundtable_shared::doc::BoardItem> {
+        let board = roundtable_shared::doc::Board::new(&self.doc);
+        board.items(&self.doc.transact())
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real server on port 0 with a fresh SQLite database, driven
+//! over real HTTP and WebSocket connections.
+
+mod helpers;
+mod http;
+mod sync;

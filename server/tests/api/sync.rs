@@ -1,0 +1,433 @@
+//! Live sync: convergence, durability, permissions, bad frames, presence.
+
+use std::time::Duration;
+
+use roundtable_shared::ParticipantId;
+use roundtable_shared::doc::{Board, NewItem};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::sync::AwarenessUpdate;
+use yrs::sync::Message;
+use yrs::sync::awareness::AwarenessUpdateEntry;
+
+use crate::helpers::{SyncClient, TestApp};
+
+const LIAR: yrs::ClientID = yrs::ClientID::new(4242);
+
+fn pid(s: &str) -> ParticipantId {
+    s.parse().unwrap()
+}
+
+async fn add_item(client: &mut SyncClient, id: &'static str, author: &str, text: &'static str) {
+    let author = pid(author);
+    client
+        .edit(|txn| {
+            Board::in_txn(txn).add_item(
+                txn,
+                NewItem {
+                    id,
+                    heading: "worries",
+                    text,
+                    author,
+                    said_by: None,
+                    children: &[],
+                },
+            )
+        })
+        .await;
+}
+
+fn has_item(id: &'static str) -> impl Fn(&SyncClient) -> bool {
+    move |c| c.board().iter().any(|i| i.id == id)
+}
+
+fn text_of(c: &SyncClient, id: &str) -> String {
+    c.board()
+        .into_iter()
+        .find(|i| i.id == id)
+        .map(|i| i.text)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_clients_typing_in_one_item_converge_and_a_late_joiner_gets_everything() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[
+                ("Ali Minutes", "minute_taker"),
+                ("Bo Minutes", "minute_taker"),
+                ("Pat Nurse", "professional"),
+            ],
+        )
+        .await;
+    let mut a = app.connect(&conf, &people[0].1).await;
+    let mut b = app.connect(&conf, &people[1].1).await;
+
+    add_item(&mut a, "item-1", &people[0].0, "Jamie misses school").await;
+    b.wait_until(has_item("item-1")).await;
+
+    // Both type into the same item at once, neither waiting for the other.
+    a.edit(|txn| {
+        Board::in_txn(txn).insert_text(txn, "item-1", 0, "Often: ");
+    })
+    .await;
+    b.edit(|txn| {
+        Board::in_txn(txn).insert_text(txn, "item-1", 19, " on Mondays");
+    })
+    .await;
+    let both = |c: &SyncClient| {
+        let t = text_of(c, "item-1");
+        t.contains("Often: ") && t.contains(" on Mondays")
+    };
+    a.wait_until(both).await;
+    b.wait_until(both).await;
+    assert_eq!(
+        text_of(&a, "item-1"),
+        "Often: Jamie misses school on Mondays"
+    );
+    assert_eq!(a.board(), b.board());
+
+    let late = app.connect(&conf, &people[2].1).await;
+    assert_eq!(late.board(), a.board());
+}
+
+#[tokio::test]
+async fn concurrent_moves_of_one_item_leave_exactly_one_copy() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[
+                ("Ali Minutes", "minute_taker"),
+                ("Bo Minutes", "minute_taker"),
+            ],
+        )
+        .await;
+    let mut a = app.connect(&conf, &people[0].1).await;
+    let mut b = app.connect(&conf, &people[1].1).await;
+    add_item(&mut a, "item-1", &people[0].0, "Dad drinks").await;
+    b.wait_until(has_item("item-1")).await;
+    a.edit(|txn| {
+        Board::in_txn(txn).move_item(txn, "item-1", "complicating", None, None);
+    })
+    .await;
+    b.edit(|txn| {
+        Board::in_txn(txn).move_item(txn, "item-1", "next_steps", None, None);
+    })
+    .await;
+    let settled = |c: &SyncClient| c.board().len() == 1 && c.board()[0].heading != "worries";
+    a.wait_until(settled).await;
+    b.wait_until(settled).await;
+    a.settle(Duration::from_millis(200)).await;
+    b.settle(Duration::from_millis(200)).await;
+    assert_eq!(a.board(), b.board());
+    assert_eq!(a.board().len(), 1);
+}
+
+#[tokio::test]
+async fn the_document_survives_a_restart_with_everything_clients_received() {
+    let mut app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[("Pat Nurse", "professional"), ("Jo Parent", "parent")],
+        )
+        .await;
+    let (nurse_id, nurse_token) = &people[0];
+    let (_, parent_token) = &people[1];
+    let mut nurse = app.connect(&conf, nurse_token).await;
+    let mut parent = app.connect(&conf, parent_token).await;
+    for (id, text) in [
+        ("i1", "First worry"),
+        ("i2", "Second worry"),
+        ("i3", "Nan helps"),
+    ] {
+        add_item(&mut nurse, id, nurse_id, text).await;
+    }
+    parent.wait_until(has_item("i3")).await;
+    let seen_by_parent = parent.state();
+    drop(nurse);
+    drop(parent);
+
+    app.restart().await;
+    let after = app.connect(&conf, parent_token).await;
+    // Everything the parent had received is in the reloaded document.
+    assert_eq!(after.board(), items_of(&seen_by_parent));
+    assert_eq!(after.board().len(), 3);
+    assert!(after.contains(&seen_by_parent));
+}
+
+fn items_of(state: &[u8]) -> Vec<roundtable_shared::doc::BoardItem> {
+    use yrs::Transact;
+    use yrs::updates::decoder::Decode;
+    let doc = yrs::Doc::new();
+    let board = Board::new(&doc);
+    doc.transact_mut()
+        .apply_update(yrs::Update::decode_v1(state).unwrap())
+        .unwrap();
+    board.items(&doc.transact())
+}
+
+#[tokio::test]
+async fn an_update_the_sender_may_not_make_is_refused_and_seen_by_nobody() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[("Pat Nurse", "professional"), ("Jo Parent", "parent")],
+        )
+        .await;
+    let (nurse_id, nurse_token) = &people[0];
+    let (parent_id, parent_token) = &people[1];
+    let mut nurse = app.connect(&conf, nurse_token).await;
+    let mut parent = app.connect(&conf, parent_token).await;
+
+    add_item(
+        &mut parent,
+        "from-parent",
+        parent_id,
+        "I want to say something",
+    )
+    .await;
+    parent.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(
+        parent.refusals[0],
+        "your role cannot change this conference's board"
+    );
+
+    // The professional tries to claim to be the parent, and to change the title.
+    add_item(&mut nurse, "forged", parent_id, "Forged").await;
+    nurse.wait_until(|c| c.refusals.len() == 1).await;
+    nurse
+        .edit(|txn| {
+            use yrs::{Map, WriteTxn};
+            txn.get_or_insert_map(roundtable_shared::doc::META)
+                .insert(txn, "title", "Renamed");
+        })
+        .await;
+    nurse.wait_until(|c| c.refusals.len() == 2).await;
+
+    // A new connection of the same professional can still add their own item, and
+    // nobody ever sees the refused ones.
+    let mut nurse2 = app.connect(&conf, nurse_token).await;
+    add_item(
+        &mut nurse2,
+        "allowed",
+        nurse_id,
+        "School says attendance is 80%",
+    )
+    .await;
+    parent.wait_until(has_item("allowed")).await;
+    // (Each sender's own replica still holds its refused edit: a Yjs client that was
+    // refused reloads to drop it.)
+    nurse2.settle(Duration::from_millis(100)).await;
+    let fresh = app.connect(&conf, parent_token).await;
+    for c in [&nurse2, &fresh] {
+        let ids: Vec<String> = c.board().into_iter().map(|i| i.id).collect();
+        assert_eq!(ids, ["allowed"]);
+    }
+    assert_eq!(
+        roundtable_shared::doc::read_title(&yrs::Transact::transact(&fresh.doc)).as_deref(),
+        Some("Initial child protection conference")
+    );
+}
+
+#[tokio::test]
+async fn a_participant_of_one_conference_cannot_open_another() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (_first, people) = app
+        .conference(&chair, &[("Pat Nurse", "professional")])
+        .await;
+    let (second, _) = app
+        .conference(&chair, &[("Kim Police", "professional")])
+        .await;
+    assert_eq!(
+        app.try_connect(&second, &people[0].1).await.err(),
+        Some(403)
+    );
+    assert_eq!(
+        app.try_connect(&second, "not-a-token").await.err(),
+        Some(410)
+    );
+    let unknown = uuid::Uuid::new_v4().to_string();
+    assert_eq!(
+        app.try_connect(&unknown, &people[0].1).await.err(),
+        Some(404)
+    );
+}
+
+#[tokio::test]
+async fn a_removed_participant_is_disconnected_at_once_and_cannot_return() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[("Pat Nurse", "professional"), ("Jo Parent", "parent")],
+        )
+        .await;
+    let (parent_id, parent_token) = &people[1];
+    let mut nurse = app.connect(&conf, &people[0].1).await;
+    let mut parent = app.connect(&conf, parent_token).await;
+    let response = chair
+        .delete(app.url(&format!("/api/conferences/{conf}/participants/{parent_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let frame = parent
+        .wait_closed()
+        .await
+        .expect("a close frame with a reason");
+    assert_eq!(u16::from(frame.code), 4003);
+    assert_eq!(
+        frame.reason.as_str(),
+        "you have been removed from this conference"
+    );
+    assert_eq!(app.try_connect(&conf, parent_token).await.err(), Some(410));
+    // The professional stays connected and sees the roster change.
+    nurse
+        .wait_until(|c| {
+            let roster = roundtable_shared::doc::read_roster(&yrs::Transact::transact(&c.doc));
+            !roster.iter().any(|p| p.id.to_string() == *parent_id)
+        })
+        .await;
+    assert!(nurse.closed.is_none());
+}
+
+/// A conference with a minute-taker who writes, a professional who watches, and a
+/// third participant whose connection misbehaves.
+struct Three {
+    conf: String,
+    writer_id: String,
+    writer: SyncClient,
+    watcher: SyncClient,
+    misbehaving_token: String,
+}
+
+async fn three(app: &TestApp) -> Three {
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[
+                ("Ali Minutes", "minute_taker"),
+                ("Pat Nurse", "professional"),
+                ("Kim Police", "professional"),
+            ],
+        )
+        .await;
+    Three {
+        writer: app.connect(&conf, &people[0].1).await,
+        watcher: app.connect(&conf, &people[1].1).await,
+        writer_id: people[0].0.clone(),
+        misbehaving_token: people[2].1.clone(),
+        conf,
+    }
+}
+
+impl Three {
+    /// The others still sync after the misbehaving connection was closed.
+    async fn others_still_sync(&mut self) {
+        add_item(&mut self.writer, "after", &self.writer_id, "Still here").await;
+        self.watcher.wait_until(has_item("after")).await;
+        assert!(self.writer.closed.is_none() && self.watcher.closed.is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_message_closes_only_that_connection() {
+    let app = TestApp::spawn().await;
+    let mut t = three(&app).await;
+    let mut bad = app.connect(&t.conf, &t.misbehaving_token).await;
+    // A sync update whose payload is not a Yjs update.
+    bad.send_raw(vec![0, 2, 5, 200, 1, 2, 3, 4]).await;
+    let frame = bad.wait_closed().await.expect("close frame");
+    assert_eq!(u16::from(frame.code), 1007);
+    t.others_still_sync().await;
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_that_connection() {
+    let limits = roundtable_server::sync::Limits {
+        max_message_bytes: 64 * 1024,
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(limits).await;
+    let mut t = three(&app).await;
+    let mut big = app.connect(&t.conf, &t.misbehaving_token).await;
+    big.send_frame(WsMessage::Binary(vec![0u8; 200 * 1024].into()))
+        .await;
+    let frame = big.wait_closed().await.expect("close frame");
+    assert_eq!(u16::from(frame.code), 1009);
+    t.others_still_sync().await;
+}
+
+#[tokio::test]
+async fn a_text_frame_closes_only_that_connection() {
+    let app = TestApp::spawn().await;
+    let mut t = three(&app).await;
+    let mut wrong = app.connect(&t.conf, &t.misbehaving_token).await;
+    wrong.send_frame(WsMessage::Text("hello".into())).await;
+    let frame = wrong.wait_closed().await.expect("close frame");
+    assert_eq!(u16::from(frame.code), 1003);
+    t.others_still_sync().await;
+}
+
+#[tokio::test]
+async fn presence_shows_the_name_the_server_knows_whatever_the_client_claims() {
+    let app = TestApp::spawn().await;
+    let mut t = three(&app).await;
+    let mut liar = app.connect(&t.conf, &t.misbehaving_token).await;
+    let claim =
+        serde_json::json!({ "user": { "name": "The Chair", "role": "chair" }, "cursor": 3 });
+    liar.send(Message::Awareness(AwarenessUpdate {
+        clients: [(
+            LIAR,
+            AwarenessUpdateEntry {
+                clock: 1,
+                json: claim.to_string().into(),
+            },
+        )]
+        .into(),
+    }))
+    .await;
+    t.watcher
+        .wait_until(|c| c.presence.contains_key(&LIAR))
+        .await;
+    let seen = &t.watcher.presence[&LIAR];
+    assert_eq!(seen["user"]["name"], "Kim Police");
+    assert_eq!(seen["user"]["role"], "professional");
+    assert_eq!(
+        seen["cursor"], 3,
+        "the rest of the state is relayed as sent"
+    );
+    // Another connection cannot take over that presence entry.
+    let other = serde_json::json!({ "user": { "name": "Someone" } });
+    t.writer
+        .send(Message::Awareness(AwarenessUpdate {
+            clients: [(
+                LIAR,
+                AwarenessUpdateEntry {
+                    clock: 5,
+                    json: other.to_string().into(),
+                },
+            )]
+            .into(),
+        }))
+        .await;
+    t.writer.settle(Duration::from_millis(200)).await;
+    t.watcher.settle(Duration::from_millis(200)).await;
+    assert_eq!(t.watcher.presence[&LIAR]["user"]["name"], "Kim Police");
+    // When the connection goes, so does its presence.
+    drop(liar);
+    t.watcher
+        .wait_until(|c| !c.presence.contains_key(&LIAR))
+        .await;
+}
