@@ -90,13 +90,13 @@ pub enum Caller {
 /// Identifies the caller from the session cookie or, for non-browser clients, a
 /// bearer token: a participant's join link token.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    if let Some(cookie) = session_cookie(headers) {
-        if let Some(subject) = state.storage.session(&token_hash(cookie)).await? {
-            return Ok(match subject {
-                SessionSubject::Chair(id) => Caller::Chair(id),
-                SessionSubject::Participant(id) => Caller::Participant(id),
-            });
-        }
+    if let Some(cookie) = session_cookie(headers)
+        && let Some(subject) = state.storage.session(&token_hash(cookie)).await?
+    {
+        return Ok(match subject {
+            SessionSubject::Chair(id) => Caller::Chair(id),
+            SessionSubject::Participant(id) => Caller::Participant(id),
+        });
     }
     if let Some(token) = bearer_token(headers) {
         let participant = state

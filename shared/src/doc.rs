@@ -153,7 +153,8 @@ pub struct NewItem<'a> {
 /// Typed access to the board of one document.
 ///
 /// Create it with [`Board::new`] outside any transaction (yrs takes a transaction to
-/// create a root) or with [`Board::in_txn`] inside one.
+/// create a root), with [`Board::in_txn`] inside a write transaction, or with
+/// [`Board::get`] inside a read transaction.
 #[derive(Clone)]
 pub struct Board {
     root: MapRef,
@@ -164,6 +165,11 @@ impl Board {
         Board {
             root: doc.get_or_insert_map(BOARD),
         }
+    }
+
+    /// The board, if the document has one, for reading inside a read transaction.
+    pub fn get<T: ReadTxn>(txn: &T) -> Option<Board> {
+        txn.get_map(BOARD).map(|root| Board { root })
     }
 
     pub fn in_txn(txn: &mut TransactionMut) -> Board {
@@ -195,7 +201,7 @@ impl Board {
                 item::AUTHOR,
                 yrs::In::Any(Any::from(new.author.to_string())),
             ),
-            (item::CHILDREN, yrs::In::Map(children.into())),
+            (item::CHILDREN, yrs::In::Map(children)),
         ];
         if let Some(said_by) = &new.said_by {
             fields.push((item::SAID_BY, yrs::In::Any(Any::from(said_by.encode()))));

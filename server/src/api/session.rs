@@ -35,7 +35,7 @@ async fn sign_in(
     // which emails have accounts.
     let stored = chair
         .as_ref()
-        .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
+        .map_or(DUMMY_HASH.as_str(), |c| c.password_hash.as_str());
     let password = body.password;
     let stored_owned = stored.to_owned();
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored_owned))
@@ -58,7 +58,8 @@ async fn sign_in(
 }
 
 /// An argon2id hash of a random password nobody knows.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$J7tmCZ0nRzUrSj8V8hdvU6bA9HtsBF7kVHmgTkIq3Sk";
+static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| auth::hash_password(&auth::new_token()).unwrap_or_default());
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(cookie) = auth::session_cookie(&headers) {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: formatting and lints, the Rust unit and
+# integration tests, and the browser tests in Chromium. Installs what is missing
+# (wasm target and tools, Chromium, npm packages) as it goes.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+started=$SECONDS
+say() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        rustup component add "$component"
+    fi
+done
+
+say "formatting"
+cargo fmt --all -- --check
+
+say "building the browser client"
+bash scripts/build-client.sh
+
+say "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p roundtable-client --target wasm32-unknown-unknown -- -D warnings
+
+say "Rust tests"
+cargo test --workspace
+
+say "browser and protocol tests"
+if [[ ! -x /usr/bin/chromium ]]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+fi
+cargo build -p roundtable-server --bin roundtable
+(cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+(cd e2e && ROUNDTABLE_BIN="$root/target/debug/roundtable" npm test)
+
+say "all tests passed in $((SECONDS - started)) s"

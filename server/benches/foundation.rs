@@ -1,0 +1,271 @@
+//! Fixed-workload measurements of the foundation (run with
+//! `cargo bench -p roundtable-server --bench foundation`):
+//!
+//! 1. edit → second client: a client adds characters to an item, one update at a time,
+//!    and we time until another client on loopback has it (300 edits; median, p95).
+//! 2. loading a conference whose log holds 10,000 updates, cold, with no snapshot and
+//!    after compaction into a snapshot.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use roundtable_server::Config;
+use roundtable_server::storage::ChairRow;
+use roundtable_shared::doc::{Board, DocumentKind, NewItem};
+use roundtable_shared::{ChairId, ConferenceId, ParticipantId};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, Text, Transact, Update};
+
+const EDITS: usize = 300;
+const HISTORY: usize = 10_000;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(addr: std::net::SocketAddr, conf: &str, token: &str) -> Socket {
+    let mut request = format!("ws://{addr}/api/conferences/{conf}/sync")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Reads until an update arrives; applies everything to `doc`.
+async fn next_update(socket: &mut Socket, doc: &Doc) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("update within 10 s")
+            .unwrap()
+            .unwrap();
+        if let WsMessage::Binary(bytes) = frame
+            && let Ok(Message::Sync(SyncMessage::Update(u) | SyncMessage::SyncStep2(u))) =
+                Message::decode_v1(&bytes)
+        {
+            doc.transact_mut()
+                .apply_update(Update::decode_v1(&u).unwrap())
+                .unwrap();
+            return;
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        client_dir: dir.path().join("no-client"),
+        public_url: None,
+        limits: Default::default(),
+    };
+    let running = roundtable_server::start(config).await.unwrap();
+    let addr = running.addr;
+    let storage = running.state.storage.clone();
+    storage
+        .insert_chair(&ChairRow {
+            id: ChairId(uuid::Uuid::new_v4()),
+            email: "chair@example.org".into(),
+            name: "Chair".into(),
+            password_hash: roundtable_server::auth::hash_password("bench password 1234").unwrap(),
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    http.post(format!("http://{addr}/api/session"))
+        .json(&json!({ "email": "chair@example.org", "password": "bench password 1234" }))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = http
+        .post(format!("http://{addr}/api/conferences"))
+        .json(&json!({
+            "title": "Benchmark", "kind": "initial", "scheduled_start": "2026-12-01T10:00:00Z",
+            "children": [{ "name": "A" }],
+            "participants": [{ "name": "Writer", "role": "minute_taker" }, { "name": "Reader", "role": "parent" }],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conf = created["conference"]["id"].as_str().unwrap().to_owned();
+    let writer_id: ParticipantId = created["participants"][0]["participant"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let writer_token = created["participants"][0]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reader_token = created["participants"][1]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // 1. Edit to second client.
+    let writer_doc = Doc::new();
+    let reader_doc = Doc::new();
+    let mut writer = connect(addr, &conf, &writer_token).await;
+    let mut reader = connect(addr, &conf, &reader_token).await;
+    next_update(&mut writer, &writer_doc).await; // the greeting's SyncStep2
+    next_update(&mut reader, &reader_doc).await;
+    let send = |doc: &Doc, f: &dyn Fn(&mut yrs::TransactionMut)| {
+        let mut txn = doc.transact_mut();
+        f(&mut txn);
+        Message::Sync(SyncMessage::Update(txn.encode_update_v1())).encode_v1()
+    };
+    let first = send(&writer_doc, &|txn| {
+        Board::in_txn(txn).add_item(
+            txn,
+            NewItem {
+                id: "item",
+                heading: "worries",
+                text: "",
+                author: writer_id,
+                said_by: None,
+                children: &[],
+            },
+        )
+    });
+    writer.send(WsMessage::Binary(first.into())).await.unwrap();
+    next_update(&mut reader, &reader_doc).await;
+    let mut times = Vec::with_capacity(EDITS);
+    for i in 0..EDITS {
+        let bytes = send(&writer_doc, &|txn| {
+            let text = Board::in_txn(txn).text(txn, "item").unwrap();
+            let len = text.len(txn);
+            text.insert(txn, len, if i % 10 == 9 { " " } else { "a" });
+        });
+        let started = Instant::now();
+        writer.send(WsMessage::Binary(bytes.into())).await.unwrap();
+        next_update(&mut reader, &reader_doc).await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "edit -> second client, {EDITS} edits on loopback (each stored with fsync before relay):"
+    );
+    println!(
+        "  median {:.3} ms, p95 {:.3} ms, max {:.3} ms",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.95).as_secs_f64() * 1e3,
+        times.last().unwrap().as_secs_f64() * 1e3
+    );
+    drop(writer);
+    drop(reader);
+
+    // 2. Loading a 10,000-update history: one update per typed character, as a
+    // browser sends them, written straight into the log of a fresh conference.
+    let conference = ConferenceId(conf.parse().unwrap());
+    let history = Doc::new();
+    let mut updates = Vec::with_capacity(HISTORY);
+    updates.push(send_update(&history, |txn| {
+        Board::in_txn(txn).add_item(
+            txn,
+            NewItem {
+                id: "long",
+                heading: "worries",
+                text: "",
+                author: writer_id,
+                said_by: None,
+                children: &[],
+            },
+        )
+    }));
+    for i in 1..HISTORY {
+        updates.push(send_update(&history, |txn| {
+            let text = Board::in_txn(txn).text(txn, "long").unwrap();
+            let len = text.len(txn);
+            text.insert(txn, len, if i % 7 == 0 { " " } else { "b" });
+        }));
+    }
+    let room = (conference, DocumentKind::Restricted);
+    let written = Instant::now();
+    for (seq, update) in updates.iter().enumerate() {
+        storage
+            .append_update(
+                conference,
+                DocumentKind::Restricted,
+                seq as i64 + 1,
+                Some(writer_id),
+                update,
+            )
+            .await
+            .unwrap();
+    }
+    eprintln!(
+        "  (wrote {HISTORY} updates in {:.1} s)",
+        written.elapsed().as_secs_f64()
+    );
+    let mut cold = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let len = running
+            .state
+            .rooms
+            .read(room, |txn, _| {
+                Board::get(txn).map_or(0, |board| board.items(txn).len())
+            })
+            .await
+            .unwrap();
+        cold.push(started.elapsed());
+        assert_eq!(len, 1);
+    }
+    cold.sort();
+    println!("load a conference with a {HISTORY}-update log and no snapshot (median of 5):");
+    println!("  {:.2} ms", percentile(&cold, 0.5).as_secs_f64() * 1e3);
+    // Compact, as the server does when the last person leaves, and load again.
+    let snapshot = {
+        use yrs::ReadTxn;
+        history
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default())
+    };
+    storage
+        .write_snapshot(
+            conference,
+            DocumentKind::Restricted,
+            HISTORY as i64,
+            &snapshot,
+        )
+        .await
+        .unwrap();
+    let mut warm = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        running.state.rooms.read(room, |_, _| ()).await.unwrap();
+        warm.push(started.elapsed());
+    }
+    warm.sort();
+    println!("load the same conference after compaction into a snapshot (median of 5):");
+    println!(
+        "  {:.2} ms ({} bytes of snapshot)",
+        percentile(&warm, 0.5).as_secs_f64() * 1e3,
+        snapshot.len()
+    );
+    running.stop().await.unwrap();
+}
+
+fn send_update(doc: &Doc, f: impl FnOnce(&mut yrs::TransactionMut)) -> Vec<u8> {
+    let mut txn = doc.transact_mut();
+    f(&mut txn);
+    txn.encode_update_v1()
+}
