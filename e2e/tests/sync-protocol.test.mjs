@@ -82,7 +82,7 @@ describe('the sync endpoint', { timeout: 60_000 }, () => {
     assert.equal(code, 1007);
   });
 
-  test('removing a participant closes their connection with 4003, and they cannot come back', { timeout: 10_000 }, async (t) => {
+  test('removing a participant closes their connection with 4403, and they cannot come back', { timeout: 10_000 }, async (t) => {
     const { conference, professional } = await withProfessional();
     const client = await connect(server, conference.id, { bearer: professional.token });
     t.after(client.close);
@@ -104,7 +104,7 @@ describe('the sync endpoint', { timeout: 60_000 }, () => {
       'the connection to close',
     );
     assert.deepEqual(client.closes[0], {
-      code: 4003,
+      code: 4403,
       reason: 'you have been removed from this conference',
     });
     await assert.rejects(

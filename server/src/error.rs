@@ -1,7 +1,6 @@
 //! The errors the HTTP API answers with. Each maps to a status and a message a person
 //! can act on; internal detail is logged, never sent.
 
-use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -23,7 +22,8 @@ pub enum ApiError {
     StillWaiting,
     #[error("you are not allowed to do this")]
     Forbidden,
-    #[error("{0} not found")]
+    /// The message says what was not found, e.g. "there is no such conference".
+    #[error("{0}")]
     NotFound(&'static str),
     #[error("{0}")]
     Invalid(String),
@@ -31,6 +31,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("the server is busy; please try again in a moment")]
     Busy,
+    #[error("the request is too large")]
+    TooLarge,
+    #[error("the request must be JSON (Content-Type: application/json)")]
+    NotJson,
     #[error("something went wrong on the server")]
     Internal(#[from] StorageError),
 }
@@ -45,6 +49,8 @@ impl ApiError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,6 +62,40 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %e, "request failed");
         }
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), Json(body)).into_response()
+        (self.status(), axum::Json(body)).into_response()
     }
 }
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as R;
+        match rejection {
+            R::MissingJsonContentType(_) => ApiError::NotJson,
+            R::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge
+            }
+            // serde's message names the field and what was wrong with it.
+            R::JsonDataError(e) => {
+                ApiError::Invalid(format!("the request is not right: {}", e.body_text()))
+            }
+            R::JsonSyntaxError(_) => ApiError::Invalid("the request is not valid JSON".into()),
+            other => ApiError::Invalid(other.body_text()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(_: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::NotFound("there is nothing at this address")
+    }
+}
+
+/// `axum::Json`, answering bad bodies with our JSON errors.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct JsonBody<T>(pub T);
+
+/// `axum::extract::Path`, answering bad ids with our JSON errors.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);

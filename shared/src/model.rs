@@ -212,14 +212,16 @@ impl Role {
     }
 }
 
+time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
+
 /// A child the conference is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Child {
     pub id: ChildId,
     /// The name the child is known by.
     pub name: String,
-    /// Absent for an unborn baby.
-    #[serde(default)]
+    /// Absent for an unborn baby. Written as `YYYY-MM-DD`.
+    #[serde(default, with = "iso_date::option")]
     pub date_of_birth: Option<time::Date>,
 }
 
@@ -382,6 +384,20 @@ mod tests {
             serde_json::from_str::<Decision>(r#"{"outcome":"no_plan"}"#).unwrap(),
             Decision::NoPlan
         );
+    }
+
+    #[test]
+    fn a_date_of_birth_is_written_as_an_iso_date() {
+        let child: Child = serde_json::from_str(
+            r#"{"id":"6f1c1c36-4d6e-4a51-9a1f-2a3f9c1d2e10","name":"Jamie","date_of_birth":"2019-04-30"}"#,
+        )
+        .unwrap();
+        let json = serde_json::to_value(&child).unwrap();
+        assert_eq!(json["date_of_birth"], "2019-04-30");
+        let unborn: Child =
+            serde_json::from_str(r#"{"id":"6f1c1c36-4d6e-4a51-9a1f-2a3f9c1d2e10","name":"Baby"}"#)
+                .unwrap();
+        assert_eq!(unborn.date_of_birth, None);
     }
 
     #[test]

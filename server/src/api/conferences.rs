@@ -1,6 +1,8 @@
 //! Creating, listing and running conferences.
 
-use axum::extract::{Path, State};
+use crate::error::JsonBody;
+use crate::error::Path;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -42,7 +44,7 @@ pub(crate) async fn require_chair(
         .storage
         .conference(conference)
         .await?
-        .ok_or(ApiError::NotFound("conference"))?;
+        .ok_or(ApiError::NotFound("there is no such conference"))?;
     match caller {
         Caller::Chair(id) if id == row.chair_id => Ok((id, row)),
         _ => Err(ApiError::Forbidden),
@@ -124,7 +126,7 @@ fn room_code() -> String {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<NewConference>,
+    JsonBody(body): JsonBody<NewConference>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Caller::Chair(chair_id) = auth::caller(&state, &headers).await? else {
         return Err(ApiError::Forbidden);
@@ -269,7 +271,7 @@ async fn show(
         .storage
         .conference(id)
         .await?
-        .ok_or(ApiError::NotFound("conference"))?;
+        .ok_or(ApiError::NotFound("there is no such conference"))?;
     let allowed = match caller {
         Caller::Chair(chair) => chair == row.chair_id,
         Caller::Participant(p) => state.storage.participant(p).await?.is_some_and(|p| {
@@ -296,7 +298,7 @@ async fn set_phase(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
-    Json(body): Json<SetPhase>,
+    JsonBody(body): JsonBody<SetPhase>,
 ) -> Result<Json<Value>, ApiError> {
     let id = ConferenceId(id);
     let (_, row) = require_chair(&state, &headers, id).await?;

@@ -15,6 +15,11 @@ pub fn router() -> Router<AppState> {
         .merge(conferences::router())
         .merge(people::router())
         .merge(sync::router())
+        .route("/api/{*rest}", axum::routing::any(not_found))
+}
+
+async fn not_found() -> crate::error::ApiError {
+    crate::error::ApiError::NotFound("there is nothing at this address")
 }
 
 /// Checks a piece of free text a person typed: trimmed, not empty, not too long.

@@ -1,6 +1,8 @@
 //! Inviting, admitting and removing participants; the lobby for people in the room.
 
-use axum::extract::{Path, State};
+use crate::error::JsonBody;
+use crate::error::Path;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -117,7 +119,7 @@ async fn add(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
-    Json(body): Json<NewParticipant>,
+    JsonBody(body): JsonBody<NewParticipant>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = ConferenceId(id);
     require_chair(&state, &headers, id).await?;
@@ -156,7 +158,9 @@ async fn participant_of(
         .participant(ParticipantId(pid))
         .await?
         .filter(|p| p.conference_id == conference)
-        .ok_or(ApiError::NotFound("participant"))
+        .ok_or(ApiError::NotFound(
+            "there is no such participant in this conference",
+        ))
 }
 
 async fn remove(
@@ -179,7 +183,7 @@ async fn remove(
         .disconnect(
             id,
             p.id,
-            CloseReason::new(4003, "you have been removed from this conference"),
+            CloseReason::new(4403, "you have been removed from this conference"),
         )
         .await;
     state
@@ -220,7 +224,7 @@ async fn admit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, pid)): Path<(Uuid, Uuid)>,
-    Json(body): Json<Admit>,
+    JsonBody(body): JsonBody<Admit>,
 ) -> Result<Json<Value>, ApiError> {
     let id = ConferenceId(id);
     require_chair(&state, &headers, id).await?;
@@ -288,7 +292,7 @@ struct EnterLobby {
 /// the lobby until the chair lets them in.
 async fn enter_lobby(
     State(state): State<AppState>,
-    Json(body): Json<EnterLobby>,
+    JsonBody(body): JsonBody<EnterLobby>,
 ) -> Result<Response, ApiError> {
     let code = body.room_code.trim().to_uppercase();
     let conference = state
@@ -296,7 +300,9 @@ async fn enter_lobby(
         .conference_by_room_code(&code)
         .await?
         .filter(|c| c.phase != "closed")
-        .ok_or(ApiError::NotFound("a meeting with this code"))?;
+        .ok_or(ApiError::NotFound(
+            "no meeting has this code: please check the code on the screen",
+        ))?;
     let waiting = state
         .storage
         .participants(conference.id)

@@ -1,5 +1,6 @@
 //! Signing in and out, and who am I.
 
+use crate::error::JsonBody;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +29,7 @@ struct SignIn {
 
 async fn sign_in(
     State(state): State<AppState>,
-    Json(body): Json<SignIn>,
+    JsonBody(body): JsonBody<SignIn>,
 ) -> Result<Response, ApiError> {
     let chair = state.storage.chair_by_email(body.email.trim()).await?;
     // Verify against a real hash even for an unknown email, so timing does not tell
@@ -116,7 +117,7 @@ struct Redeem {
 /// Opens a personal join link: the browser gets the participant's session.
 async fn redeem_link(
     State(state): State<AppState>,
-    Json(body): Json<Redeem>,
+    JsonBody(body): JsonBody<Redeem>,
 ) -> Result<Response, ApiError> {
     let participant = state
         .storage
@@ -129,11 +130,13 @@ async fn redeem_link(
     {
         return Err(ApiError::LinkNotValid);
     }
+    let mut participant = participant;
     if participant.status == "invited" {
         state
             .storage
             .set_participant_status(participant.id, "admitted", None)
             .await?;
+        participant.status = "admitted".into();
     }
     let token = auth::start_session(&state, SessionSubject::Participant(participant.id)).await?;
     tracing::info!(participant = %participant.id, "join link opened");

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use crate::error::Path;
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
@@ -69,7 +70,7 @@ async fn connect(
         .storage
         .conference(id)
         .await?
-        .ok_or(ApiError::NotFound("conference"))?;
+        .ok_or(ApiError::NotFound("there is no such conference"))?;
     let participant = match auth::caller(&state, &headers).await? {
         Caller::Chair(chair) if chair == conference.chair_id => state
             .storage

@@ -104,22 +104,36 @@ impl Room {
         let stored = storage.load_document(key.0, key.1).await?;
         let doc = Doc::new();
         let mut index = DocumentIndex::new();
-        let mut stored_bytes = 0;
-        let mut next_seq = 1;
+        let next_seq = stored
+            .updates
+            .last()
+            .or(stored.snapshot.as_ref())
+            .map_or(1, |(seq, _)| seq + 1);
+        let parts: Vec<&[u8]> = stored
+            .snapshot
+            .iter()
+            .chain(&stored.updates)
+            .map(|(_, data)| data.as_slice())
+            .collect();
+        let stored_bytes = parts.iter().map(|p| p.len()).sum();
+        let corrupt = |what: &str| StorageError::Corrupt(format!("{what} in {}", key.0));
         {
             let mut txn = doc.transact_mut();
-            let snapshot = stored.snapshot.iter().map(|(seq, data)| (*seq, data));
-            for (seq, data) in snapshot.chain(stored.updates.iter().map(|(s, d)| (*s, d))) {
-                let corrupt = |what: &str| StorageError::Corrupt(format!("{what} at seq {seq}"));
-                let changes = index.read(data).map_err(|_| corrupt("unreadable update"))?;
-                let update = Update::decode_v1(data).map_err(|_| corrupt("undecodable update"))?;
+            for part in &parts {
+                let update = Update::decode_v1(part).map_err(|_| corrupt("undecodable update"))?;
                 txn.apply_update(update)
                     .map_err(|_| corrupt("inapplicable update"))?;
-                index.record(&changes);
-                stored_bytes += data.len();
-                next_seq = seq + 1;
             }
         }
+        // The index is built from the document's state as one update: the same places as
+        // reading every stored update in turn, in one pass.
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let changes = index
+            .read(&state)
+            .map_err(|_| corrupt("unreadable document"))?;
+        index.record(&changes);
         Ok(Room {
             key,
             state: Mutex::new(RoomState {

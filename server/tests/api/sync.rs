@@ -285,7 +285,7 @@ async fn a_removed_participant_is_disconnected_at_once_and_cannot_return() {
         .wait_closed()
         .await
         .expect("a close frame with a reason");
-    assert_eq!(u16::from(frame.code), 4003);
+    assert_eq!(u16::from(frame.code), 4403);
     assert_eq!(
         frame.reason.as_str(),
         "you have been removed from this conference"
