@@ -99,20 +99,29 @@ pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, Api
         });
     }
     if let Some(token) = bearer_token(headers) {
-        let participant = state
-            .storage
-            .participant_by_link(&token_hash(token))
-            .await?
-            .ok_or(ApiError::LinkNotValid)?;
-        if participant
-            .link_expires_at
-            .is_some_and(|t| t <= crate::storage::now_ms())
-        {
-            return Err(ApiError::LinkNotValid);
-        }
+        let participant = participant_by_link(state, token).await?;
         return Ok(Caller::Participant(participant.id));
     }
     Err(ApiError::SignInNeeded)
+}
+
+/// The participant a join token belongs to, if the link is still valid.
+pub async fn participant_by_link(
+    state: &AppState,
+    token: &str,
+) -> Result<crate::storage::ParticipantRow, ApiError> {
+    let participant = state
+        .storage
+        .participant_by_link(&token_hash(token.trim()))
+        .await?
+        .ok_or(ApiError::LinkNotValid)?;
+    if participant
+        .link_expires_at
+        .is_some_and(|t| t <= crate::storage::now_ms())
+    {
+        return Err(ApiError::LinkNotValid);
+    }
+    Ok(participant)
 }
 
 /// Starts a session for `subject`; returns the cookie value to set.

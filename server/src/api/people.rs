@@ -163,6 +163,24 @@ async fn participant_of(
         ))
 }
 
+/// A participant waiting in the lobby of the caller's conference.
+async fn waiting(
+    state: &AppState,
+    headers: &HeaderMap,
+    conference: ConferenceId,
+    pid: Uuid,
+) -> Result<ParticipantRow, ApiError> {
+    require_chair(state, headers, conference).await?;
+    let p = participant_of(state, conference, pid).await?;
+    if p.status != "waiting" {
+        return Err(ApiError::Conflict(format!(
+            "{} is not waiting in the lobby",
+            p.name
+        )));
+    }
+    Ok(p)
+}
+
 async fn remove(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -227,14 +245,7 @@ async fn admit(
     JsonBody(body): JsonBody<Admit>,
 ) -> Result<Json<Value>, ApiError> {
     let id = ConferenceId(id);
-    require_chair(&state, &headers, id).await?;
-    let p = participant_of(&state, id, pid).await?;
-    if p.status != "waiting" {
-        return Err(ApiError::Conflict(format!(
-            "{} is not waiting in the lobby",
-            p.name
-        )));
-    }
+    let p = waiting(&state, &headers, id, pid).await?;
     let role = role_for_invite(&body.role)?;
     let agency = agency(body.agency.as_deref())?;
     state
@@ -266,14 +277,7 @@ async fn turn_away(
     Path((id, pid)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     let id = ConferenceId(id);
-    require_chair(&state, &headers, id).await?;
-    let p = participant_of(&state, id, pid).await?;
-    if p.status != "waiting" {
-        return Err(ApiError::Conflict(format!(
-            "{} is not waiting in the lobby",
-            p.name
-        )));
-    }
+    let p = waiting(&state, &headers, id, pid).await?;
     state
         .storage
         .set_participant_status(p.id, "turned_away", None)

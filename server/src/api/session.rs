@@ -119,18 +119,7 @@ async fn redeem_link(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Redeem>,
 ) -> Result<Response, ApiError> {
-    let participant = state
-        .storage
-        .participant_by_link(&auth::token_hash(body.token.trim()))
-        .await?
-        .ok_or(ApiError::LinkNotValid)?;
-    if participant
-        .link_expires_at
-        .is_some_and(|t| t <= crate::storage::now_ms())
-    {
-        return Err(ApiError::LinkNotValid);
-    }
-    let mut participant = participant;
+    let mut participant = auth::participant_by_link(&state, &body.token).await?;
     if participant.status == "invited" {
         state
             .storage

@@ -154,8 +154,7 @@ impl Room {
 
     /// The messages a new connection starts with: the server's state vector (so the
     /// client sends what the server lacks), the whole document, and who is present.
-    async fn greeting(&self) -> Vec<Outgoing> {
-        let state = self.state.lock().await;
+    fn greeting(state: &RoomState) -> Vec<Outgoing> {
         let txn = state.doc.transact();
         let mut out = vec![
             encode(&Message::Sync(SyncMessage::SyncStep1(txn.state_vector()))),
@@ -578,15 +577,16 @@ impl Rooms {
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let (queue_tx, queue) = mpsc::channel(self.limits.outgoing_queue);
         let (close_tx, close) = watch::channel(None);
-        let greeting = room.greeting().await;
         {
+            // The greeting and joining happen under one lock, so no update can fall
+            // between the state the connection is sent and the first update it relays.
             let mut state = room.state.lock().await;
             let handle = Connection {
                 member,
                 queue: queue_tx,
                 close: close_tx,
             };
-            for message in greeting {
+            for message in Room::greeting(&state) {
                 send_or_drop(&handle, message);
             }
             state.connections.insert(connection, handle);
@@ -643,6 +643,11 @@ impl Rooms {
                 room.disconnect(participant, &reason).await;
             }
         }
+    }
+
+    /// How many documents are loaded in memory now.
+    pub async fn open_count(&self) -> usize {
+        self.open.lock().await.len()
     }
 
     /// Closes every connection (at shutdown); clients reconnect by themselves.

@@ -86,6 +86,10 @@ impl TestApp {
         self.start(addr).await;
     }
 
+    pub fn rooms(&self) -> &roundtable_server::sync::room::Rooms {
+        &self.running.as_ref().expect("running").state.rooms
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

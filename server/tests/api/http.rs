@@ -4,6 +4,26 @@ use serde_json::{Value, json};
 
 use crate::helpers::{CHAIR_EMAIL, TestApp};
 
+/// GETs `url` and reads the JSON body.
+async fn get_json<T: serde::de::DeserializeOwned>(client: &reqwest::Client, url: String) -> T {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// The status of a WebSocket handshake to `path`, made with `client`'s cookies.
+async fn handshake(app: &TestApp, client: &reqwest::Client, path: &str) -> u16 {
+    client
+        .get(app.url(path))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 #[tokio::test]
 async fn health_answers_ok() {
     let app = TestApp::spawn().await;
@@ -76,14 +96,7 @@ async fn a_wrong_password_is_refused_and_the_cookie_is_strict() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    let me: Value = browser
-        .get(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&browser, app.url("/api/me")).await;
     assert_eq!(me["kind"], "chair");
 
     let out = browser
@@ -112,14 +125,7 @@ async fn a_chair_creates_and_lists_conferences_and_bad_input_is_explained() {
         .await;
     assert_eq!(people.len(), 1);
     assert!(people[0].1.len() >= 43, "join tokens are long");
-    let list: Vec<Value> = chair
-        .get(app.url("/api/conferences"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = get_json(&chair, app.url("/api/conferences")).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], id);
     assert_eq!(list[0]["room_code"].as_str().unwrap().len(), 6);
@@ -165,14 +171,7 @@ async fn a_chair_creates_and_lists_conferences_and_bad_input_is_explained() {
             "{error}"
         );
     }
-    let list: Vec<Value> = chair
-        .get(app.url("/api/conferences"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = get_json(&chair, app.url("/api/conferences")).await;
     assert_eq!(list.len(), 1, "nothing was created by bad input");
 
     let stranger = app.browser();
@@ -223,24 +222,10 @@ async fn a_join_link_signs_the_participant_in_and_a_removed_one_stops_working() 
         .await
         .unwrap();
     assert_eq!(joined.status(), 200);
-    let me: Value = phone
-        .get(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&phone, app.url("/api/me")).await;
     assert_eq!(me["name"], "Jo Parent");
     assert_eq!(me["role"], "parent");
-    let shown: Value = phone
-        .get(app.url(&format!("/api/conferences/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = get_json(&phone, app.url(&format!("/api/conferences/{id}"))).await;
     assert_eq!(shown["title"], "Initial child protection conference");
     assert!(
         shown.get("participants").is_none(),
@@ -280,14 +265,7 @@ async fn someone_in_the_room_waits_in_the_lobby_until_the_chair_admits_them() {
     let app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
     let (id, _) = app.conference(&chair, &[]).await;
-    let shown: Value = chair
-        .get(app.url(&format!("/api/conferences/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = get_json(&chair, app.url(&format!("/api/conferences/{id}"))).await;
     let code = shown["room_code"].as_str().unwrap().to_lowercase();
 
     let wrong = app
@@ -307,38 +285,13 @@ async fn someone_in_the_room_waits_in_the_lobby_until_the_chair_admits_them() {
         .await
         .unwrap();
     assert_eq!(entered.status(), 201);
-    let me: Value = phone
-        .get(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&phone, app.url("/api/me")).await;
     assert_eq!(me["admitted"], false);
     let sync = format!("/api/conferences/{id}/sync");
-    assert_eq!(
-        phone
-            .get(app.url(&sync))
-            .header("connection", "upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    assert_eq!(handshake(&app, &phone, &sync).await, 403);
 
-    let lobby: Vec<Value> = chair
-        .get(app.url(&format!("/api/conferences/{id}/lobby")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lobby: Vec<Value> =
+        get_json(&chair, app.url(&format!("/api/conferences/{id}/lobby"))).await;
     assert_eq!(lobby.len(), 1);
     assert_eq!(lobby[0]["name"], "Nan");
     let pid = lobby[0]["id"].as_str().unwrap();
@@ -349,26 +302,10 @@ async fn someone_in_the_room_waits_in_the_lobby_until_the_chair_admits_them() {
         .await
         .unwrap();
     assert_eq!(admitted.status(), 200);
-    let me: Value = phone
-        .get(app.url("/api/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&phone, app.url("/api/me")).await;
     assert_eq!(me["admitted"], true);
     assert_eq!(me["role"], "carer");
-    let upgrade = phone
-        .get(app.url(&sync))
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(upgrade.status(), 101);
+    assert_eq!(handshake(&app, &phone, &sync).await, 101);
 
     // Someone else is turned away: they can never connect.
     let other = app.browser();
@@ -378,14 +315,8 @@ async fn someone_in_the_room_waits_in_the_lobby_until_the_chair_admits_them() {
         .send()
         .await
         .unwrap();
-    let lobby: Vec<Value> = chair
-        .get(app.url(&format!("/api/conferences/{id}/lobby")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lobby: Vec<Value> =
+        get_json(&chair, app.url(&format!("/api/conferences/{id}/lobby"))).await;
     let pid = lobby[0]["id"].as_str().unwrap();
     let away = chair
         .post(app.url(&format!("/api/conferences/{id}/lobby/{pid}/turn-away")))

@@ -173,6 +173,31 @@ fn items_of(state: &[u8]) -> Vec<roundtable_shared::doc::BoardItem> {
 }
 
 #[tokio::test]
+async fn a_conference_nobody_is_in_is_unloaded_and_reloads_intact() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(&chair, &[("Pat Nurse", "professional")])
+        .await;
+    let (nurse_id, nurse_token) = &people[0];
+    let mut nurse = app.connect(&conf, nurse_token).await;
+    add_item(&mut nurse, "kept", nurse_id, "Kept while nobody is here").await;
+    nurse.wait_until(has_item("kept")).await;
+    assert_eq!(app.rooms().open_count().await, 1);
+    drop(nurse);
+    let until = std::time::Instant::now() + crate::helpers::DEADLINE;
+    while app.rooms().open_count().await != 0 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the room was not unloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let back = app.connect(&conf, nurse_token).await;
+    assert_eq!(text_of(&back, "kept"), "Kept while nobody is here");
+}
+
+#[tokio::test]
 async fn an_update_the_sender_may_not_make_is_refused_and_seen_by_nobody() {
     let app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
