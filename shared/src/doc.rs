@@ -334,6 +334,34 @@ impl Board {
         })
     }
 
+    /// The entry under `id` as it is now, for checking a transaction's changes.
+    pub fn entry_now<T: ReadTxn>(&self, txn: &T, id: &str) -> Option<crate::permissions::EntryNow> {
+        match self.root.get(txn, id)? {
+            Out::YMap(map) => Some(crate::permissions::EntryNow {
+                is_map: true,
+                author: match map.get(txn, item::AUTHOR) {
+                    Some(Out::Any(Any::String(s))) => Some(s.to_string()),
+                    _ => None,
+                },
+            }),
+            _ => Some(crate::permissions::EntryNow {
+                is_map: false,
+                author: None,
+            }),
+        }
+    }
+
+    /// Every item's id and author, for remembering who may change what.
+    pub fn authors<T: ReadTxn>(&self, txn: &T) -> Vec<(String, String)> {
+        let ids: Vec<String> = self.root.keys(txn).map(str::to_owned).collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let author = self.author(txn, &id)?;
+                Some((id, author))
+            })
+            .collect()
+    }
+
     /// Author of the item `id`, as recorded when it was created.
     pub fn author<T: ReadTxn>(&self, txn: &T, id: &str) -> Option<String> {
         match self.item_map(txn, id)?.get(txn, item::AUTHOR) {

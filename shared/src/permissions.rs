@@ -7,11 +7,13 @@
 //! | family, child, advocate, room display | read | read |
 //!
 //! `meta`, `roster`, `scales` and `decisions` are written by the server only, as the
-//! outcome of commands it has checked. Nobody may change who wrote an item, and an item
-//! must be created with its author (the sender) in the same update.
+//! outcome of commands it has checked. An item is created with its author (the sender)
+//! in the same transaction, and its author never changes.
+
+use std::sync::Arc;
 
 use crate::doc;
-use crate::guard::{ChangeKind, UpdateChanges};
+use crate::guard::{ChangeKind, TransactionChanges};
 use crate::model::{ParticipantId, Role};
 
 /// Why an update was refused, in words the sender can be shown.
@@ -31,22 +33,39 @@ pub enum Refusal {
     WrongAuthor,
     #[error("board entries must be items")]
     NotAnItem,
+    #[error("the change depends on changes the server does not have; reload to continue")]
+    Incomplete,
 }
 
-/// Checks every change of an update against what `role` may write.
+/// A board entry as it is after the transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryNow {
+    pub is_map: bool,
+    pub author: Option<String>,
+}
+
+/// Checks everything a transaction changed against what `role` may write.
 ///
-/// The restricted document has the same layout and the same rules.
-/// `author_of(item)` gives the recorded author of an existing board item.
+/// `author_before(item)` is the recorded author of a board item before the
+/// transaction (`None` if there was no such item); `entry_after(item)` is the entry
+/// after it. The restricted document has the same layout and the same rules.
 pub fn check_update(
     role: Role,
     sender: ParticipantId,
-    update: &UpdateChanges,
-    author_of: impl Fn(&str) -> Option<String>,
+    changes: &TransactionChanges,
+    author_before: impl Fn(&str) -> Option<String>,
+    entry_after: impl Fn(&str) -> Option<EntryNow>,
 ) -> Result<(), Refusal> {
+    if changes.incomplete {
+        return Err(Refusal::Incomplete);
+    }
+    if let Some(root) = changes.unknown_roots.first() {
+        return Err(Refusal::UnknownPart(root.clone()));
+    }
     let sender = sender.to_string();
     let writes_board = matches!(role, Role::Chair | Role::MinuteTaker | Role::Professional);
     let writes_all = matches!(role, Role::Chair | Role::MinuteTaker);
-    for change in &update.changes {
+    for change in &changes.changes {
         let place = &change.place;
         match place.root.as_ref() {
             doc::META => return Err(Refusal::ServerOnly("details")),
@@ -62,38 +81,50 @@ pub fn check_update(
         let Some(entry) = &place.entry else {
             return Err(Refusal::NotAnItem);
         };
-        let new = update.new_entries.get(&(place.root.clone(), entry.clone()));
-        let owned_before = || author_of(entry).as_deref() == Some(sender.as_str());
-        let existed = || author_of(entry).is_some();
-        match (&place.field, change.kind, new) {
-            // Creating (or replacing) an item.
-            (None, ChangeKind::Insert, Some(new)) => {
-                if !new.is_map {
+        let before = author_before(entry);
+        let after = entry_after(entry);
+        let may_change = |author: &str| writes_all || author == sender;
+        match (&place.field, change.kind, &before) {
+            // A new item.
+            (None, ChangeKind::Insert, None) => match &after {
+                Some(EntryNow {
+                    is_map: true,
+                    author,
+                }) if author.as_deref() == Some(sender.as_str()) => {}
+                Some(EntryNow { is_map: true, .. }) => return Err(Refusal::WrongAuthor),
+                _ => return Err(Refusal::NotAnItem),
+            },
+            // An item replaced by another under the same id: same author, and only by
+            // someone who may change it.
+            (None, ChangeKind::Insert, Some(author)) => {
+                if !may_change(author) {
+                    return Err(Refusal::NotYourItem);
+                }
+                match &after {
+                    Some(EntryNow {
+                        is_map: true,
+                        author: now,
+                    }) if now.as_ref() == Some(author) => {}
+                    Some(EntryNow { is_map: true, .. }) => return Err(Refusal::AuthorIsFixed),
+                    _ => return Err(Refusal::NotAnItem),
+                }
+            }
+            (None, ChangeKind::Delete, author) => {
+                if !author.as_deref().is_some_and(may_change) {
+                    return Err(Refusal::NotYourItem);
+                }
+            }
+            // Inside an item created in this same transaction: checked with the item.
+            (Some(_), _, None) => {
+                if !created_here(changes, &place.root, entry) {
                     return Err(Refusal::NotAnItem);
                 }
-                if new.author.as_deref() != Some(sender.as_str()) {
-                    return Err(Refusal::WrongAuthor);
-                }
-                if !writes_all && existed() && !owned_before() {
-                    return Err(Refusal::NotYourItem);
-                }
             }
-            (None, ChangeKind::Insert, None) => return Err(Refusal::NotAnItem),
-            // Deleting an item.
-            (None, ChangeKind::Delete, _) => {
-                if !writes_all && !owned_before() {
-                    return Err(Refusal::NotYourItem);
-                }
-            }
-            // Inside an item created by this same update: checked with the item.
-            (Some(_), ChangeKind::Insert, Some(_)) => {}
-            // Deleting an item deletes what it holds: checked with the item.
-            (Some(_), ChangeKind::Delete, _) if deletes_entry(update, &place.root, entry) => {}
-            (Some(field), _, _) => {
+            (Some(field), _, Some(author)) => {
                 if field.as_ref() == doc::item::AUTHOR {
                     return Err(Refusal::AuthorIsFixed);
                 }
-                if !writes_all && !owned_before() {
+                if !may_change(author) {
                     return Err(Refusal::NotYourItem);
                 }
             }
@@ -102,13 +133,9 @@ pub fn check_update(
     Ok(())
 }
 
-fn deletes_entry(
-    update: &UpdateChanges,
-    root: &std::sync::Arc<str>,
-    entry: &std::sync::Arc<str>,
-) -> bool {
-    update.changes.iter().any(|c| {
-        c.kind == ChangeKind::Delete
+fn created_here(changes: &TransactionChanges, root: &Arc<str>, entry: &Arc<str>) -> bool {
+    changes.changes.iter().any(|c| {
+        c.kind == ChangeKind::Insert
             && c.place.field.is_none()
             && &c.place.root == root
             && c.place.entry.as_ref() == Some(entry)

@@ -1,43 +1,54 @@
 //! What each role may write, checked on real Yjs updates made with yrs.
 
 use roundtable_shared::doc::{self, Board, NewItem};
-use roundtable_shared::guard::DocumentIndex;
+use std::collections::HashMap;
+
+use roundtable_shared::guard::ChangeRecorder;
 use roundtable_shared::permissions::{Refusal, check_update};
 use roundtable_shared::{ParticipantId, Role};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
-/// A server-side document with its index, and a client replica of it.
+/// A server-side document that applies updates, checks them after the fact, and on a
+/// refusal rebuilds itself from the accepted updates, as the server does.
 struct Fixture {
     server: Doc,
-    index: DocumentIndex,
+    recorder: ChangeRecorder,
+    accepted: Vec<Vec<u8>>,
+    authors: HashMap<String, String>,
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let server = Doc::with_client_id(1);
-        let mut fixture = Fixture {
-            server,
-            index: DocumentIndex::new(),
-        };
-        // The server writes the conference details, as a command would.
-        fixture.server_write(|txn| {
+        let origin = Doc::with_client_id(1);
+        let title = {
+            let mut txn = origin.transact_mut();
             txn.get_or_insert_map(doc::META)
-                .insert(txn, doc::meta::TITLE, "Conference");
-        });
+                .insert(&mut txn, doc::meta::TITLE, "Conference");
+            txn.encode_update_v1()
+        };
+        let mut fixture = Fixture {
+            server: Doc::new(),
+            recorder: ChangeRecorder::attach(&Doc::new()),
+            accepted: vec![title],
+            authors: HashMap::new(),
+        };
+        fixture.rebuild();
         fixture
     }
 
-    fn server_write(&mut self, f: impl FnOnce(&mut yrs::TransactionMut)) {
-        let doc = self.server.clone();
-        let before = doc.transact().state_vector();
-        {
-            let mut txn = doc.transact_mut();
-            f(&mut txn);
+    fn rebuild(&mut self) {
+        self.server = Doc::new();
+        self.recorder = ChangeRecorder::attach(&self.server);
+        for update in &self.accepted {
+            self.server
+                .transact_mut()
+                .apply_update(Update::decode_v1(update).unwrap())
+                .unwrap();
         }
-        let update = doc.transact().encode_state_as_update_v1(&before);
-        let changes = self.index.read(&update).expect("server update readable");
-        self.index.record(&changes);
+        self.recorder.take();
+        let board = Board::new(&self.server);
+        self.authors = board.authors(&self.server.transact()).into_iter().collect();
     }
 
     /// A client replica in sync with the server.
@@ -53,7 +64,7 @@ impl Fixture {
         doc
     }
 
-    /// Makes an edit on `client` and asks whether `role` may send it; applies it if so.
+    /// Makes an edit on `client` and asks whether `role` may send it.
     fn send(
         &mut self,
         client: &Doc,
@@ -61,24 +72,40 @@ impl Fixture {
         sender: ParticipantId,
         edit: impl FnOnce(&mut yrs::TransactionMut),
     ) -> Result<(), Refusal> {
-        let before = client.transact().state_vector();
-        {
+        let update = {
             let mut txn = client.transact_mut();
             edit(&mut txn);
-        }
-        let update = client.transact().encode_state_as_update_v1(&before);
-        let changes = self.index.read(&update).expect("readable");
+            txn.encode_update_v1()
+        };
+        self.send_update(role, sender, update)
+    }
+
+    fn send_update(
+        &mut self,
+        role: Role,
+        sender: ParticipantId,
+        update: Vec<u8>,
+    ) -> Result<(), Refusal> {
+        self.server
+            .transact_mut()
+            .apply_update(Update::decode_v1(&update).unwrap())
+            .unwrap();
+        let changes = self.recorder.take();
         let board = Board::new(&self.server);
-        let txn = self.server.transact();
-        let verdict = check_update(role, sender, &changes, |item| board.author(&txn, item));
-        drop(txn);
+        let verdict = {
+            let txn = self.server.transact();
+            check_update(
+                role,
+                sender,
+                &changes,
+                |item| self.authors.get(item).cloned(),
+                |item| board.entry_now(&txn, item),
+            )
+        };
         if verdict.is_ok() {
-            self.server
-                .transact_mut()
-                .apply_update(Update::decode_v1(&update).unwrap())
-                .unwrap();
-            self.index.record(&changes);
+            self.accepted.push(update);
         }
+        self.rebuild();
         verdict
     }
 }
@@ -270,4 +297,33 @@ fn changing_an_existing_server_value_is_placed_in_its_root() {
             .insert(txn, doc::meta::TITLE, "Renamed");
     });
     assert_eq!(verdict, Err(Refusal::ServerOnly("details")));
+}
+
+/// An update crafted byte by byte: a garbage-collected block, then a string whose
+/// origin is the conference title and whose right origin is that garbage. Wherever yrs
+/// puts the string, the title must not change for a professional.
+#[test]
+fn a_crafted_update_cannot_reach_the_server_parts() {
+    use yrs::encoding::write::Write;
+    use yrs::updates::encoder::{Encoder, EncoderV1};
+    use yrs::{ClientID, ID};
+    let mut f = Fixture::new();
+    let attacker = ClientID::new(777);
+    let title_block = ID::new(ClientID::new(1), 0);
+    let mut e = EncoderV1::new();
+    e.write_var(1u32); // clients
+    e.write_var(2u32); // blocks of this client
+    e.write_client(attacker);
+    e.write_var(0u32); // first clock
+    e.write_info(0); // a garbage-collected range
+    e.write_len(1);
+    e.write_info(0b1100_0100); // origin, right origin, string content
+    e.write_left_id(&title_block);
+    e.write_right_id(&ID::new(attacker, 0));
+    e.write_string("Renamed");
+    e.write_var(0u32); // empty delete set
+    let update = e.to_vec();
+    let verdict = f.send_update(Role::Professional, person(), update);
+    let title = doc::read_title(&f.server.transact());
+    assert_eq!(title.as_deref(), Some("Conference"), "verdict: {verdict:?}");
 }

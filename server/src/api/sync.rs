@@ -117,6 +117,17 @@ async fn connect(
         .on_upgrade(move |socket| async move {
             match rooms.join((id, kind), member).await {
                 Ok(joined) => {
+                    // The chair may have removed this participant since the check above;
+                    // a removal after this point closes the connection through the room.
+                    let still_in = matches!(
+                        rooms.storage().participant(participant_id).await,
+                        Ok(Some(p)) if matches!(p.status.as_str(), "invited" | "admitted")
+                    );
+                    if !still_in {
+                        rooms.leave(&joined.room, joined.connection).await;
+                        crate::sync::socket::refuse(socket, 4403, "you have been removed from this conference").await;
+                        return;
+                    }
                     tracing::info!(conference = %id, participant = %participant_id, document = kind.as_str(), "connected");
                     crate::sync::socket::run(socket, rooms, joined).await;
                     tracing::info!(conference = %id, participant = %participant_id, "disconnected");

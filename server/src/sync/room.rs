@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use roundtable_shared::doc::{Board, DocumentKind};
-use roundtable_shared::guard::{DocumentIndex, UnreadableUpdate};
+use roundtable_shared::guard::ChangeRecorder;
 use roundtable_shared::permissions::check_update;
 use roundtable_shared::{ConferenceId, ParticipantId, Role};
 use tokio::sync::{Mutex, mpsc, watch};
@@ -69,14 +69,88 @@ struct Presence {
     connection: u64,
 }
 
-struct RoomState {
+/// A document as loaded from storage, with what the server keeps beside it.
+struct Document {
     doc: Doc,
-    index: DocumentIndex,
+    /// Records what each transaction on `doc` changed.
+    recorder: ChangeRecorder,
+    /// The author of each board item, as of the last stored change.
+    authors: HashMap<String, String>,
     next_seq: i64,
     since_snapshot: usize,
     stored_bytes: usize,
+}
+
+struct RoomState {
+    doc: Doc,
+    recorder: ChangeRecorder,
+    authors: HashMap<String, String>,
+    next_seq: i64,
+    since_snapshot: usize,
+    stored_bytes: usize,
+    /// The document in memory may hold a change that is not stored: it must not be
+    /// compacted or used again.
+    poisoned: bool,
     connections: HashMap<u64, Connection>,
     presence: HashMap<ClientID, Presence>,
+}
+
+impl RoomState {
+    fn replace_document(&mut self, loaded: Document) {
+        self.doc = loaded.doc;
+        self.recorder = loaded.recorder;
+        self.authors = loaded.authors;
+        self.next_seq = loaded.next_seq;
+        self.since_snapshot = loaded.since_snapshot;
+        self.stored_bytes = loaded.stored_bytes;
+    }
+
+    /// Closes every connection; the room will be loaded afresh from storage.
+    fn poison(&mut self, reason: CloseReason) {
+        self.poisoned = true;
+        for (_, c) in self.connections.drain() {
+            let _ = c.close.send(Some(reason.clone()));
+        }
+        self.presence.clear();
+    }
+}
+
+async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, StorageError> {
+    let stored = storage.load_document(key.0, key.1).await?;
+    let doc = Doc::new();
+    let recorder = ChangeRecorder::attach(&doc);
+    let next_seq = stored
+        .updates
+        .last()
+        .or(stored.snapshot.as_ref())
+        .map_or(1, |(seq, _)| seq + 1);
+    let parts: Vec<&[u8]> = stored
+        .snapshot
+        .iter()
+        .chain(&stored.updates)
+        .map(|(_, data)| data.as_slice())
+        .collect();
+    let stored_bytes = parts.iter().map(|p| p.len()).sum();
+    let corrupt = |what: &str| StorageError::Corrupt(format!("{what} in {}", key.0));
+    {
+        let mut txn = doc.transact_mut();
+        for part in &parts {
+            let update = Update::decode_v1(part).map_err(|_| corrupt("undecodable update"))?;
+            txn.apply_update(update)
+                .map_err(|_| corrupt("inapplicable update"))?;
+        }
+    }
+    recorder.take();
+    let board = Board::new(&doc);
+    let authors = board.authors(&doc.transact()).into_iter().collect();
+    Ok(Document {
+        doc,
+        recorder,
+        authors,
+        next_seq,
+        since_snapshot: stored.updates.len(),
+        stored_bytes,
+    })
 }
 
 pub struct Room {
@@ -101,51 +175,25 @@ fn encode(message: &Message) -> Outgoing {
 
 impl Room {
     async fn load(key: RoomKey, storage: &Storage) -> Result<Room, StorageError> {
-        let stored = storage.load_document(key.0, key.1).await?;
-        let doc = Doc::new();
-        let mut index = DocumentIndex::new();
-        let next_seq = stored
-            .updates
-            .last()
-            .or(stored.snapshot.as_ref())
-            .map_or(1, |(seq, _)| seq + 1);
-        let parts: Vec<&[u8]> = stored
-            .snapshot
-            .iter()
-            .chain(&stored.updates)
-            .map(|(_, data)| data.as_slice())
-            .collect();
-        let stored_bytes = parts.iter().map(|p| p.len()).sum();
-        let corrupt = |what: &str| StorageError::Corrupt(format!("{what} in {}", key.0));
-        {
-            let mut txn = doc.transact_mut();
-            for part in &parts {
-                let update = Update::decode_v1(part).map_err(|_| corrupt("undecodable update"))?;
-                txn.apply_update(update)
-                    .map_err(|_| corrupt("inapplicable update"))?;
-            }
-        }
-        // The index is built from the document's state as one update: the same places as
-        // reading every stored update in turn, in one pass.
-        let state = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
-        let changes = index
-            .read(&state)
-            .map_err(|_| corrupt("unreadable document"))?;
-        index.record(&changes);
+        let loaded = load_document(key, storage).await?;
         Ok(Room {
             key,
             state: Mutex::new(RoomState {
-                doc,
-                index,
-                next_seq,
-                since_snapshot: stored.updates.len(),
-                stored_bytes,
+                doc: loaded.doc,
+                recorder: loaded.recorder,
+                authors: loaded.authors,
+                next_seq: loaded.next_seq,
+                since_snapshot: loaded.since_snapshot,
+                stored_bytes: loaded.stored_bytes,
+                poisoned: false,
                 connections: HashMap::new(),
                 presence: HashMap::new(),
             }),
         })
+    }
+
+    async fn is_poisoned(&self) -> bool {
+        self.state.lock().await.poisoned
     }
 
     pub fn key(&self) -> RoomKey {
@@ -228,27 +276,9 @@ impl Room {
         let Some(member) = state.connections.get(&connection).map(|c| c.member.clone()) else {
             return Outcome::Applied;
         };
-        let changes = match state.index.read(&update) {
-            Ok(changes) => changes,
-            Err(UnreadableUpdate::Malformed) => {
-                return Outcome::Malformed("the update is not a valid Yjs update");
-            }
-            Err(e) => return self.refuse(&state, connection, e.to_string()),
+        let Ok(decoded) = Update::decode_v1(&update) else {
+            return Outcome::Malformed("the update is not a valid Yjs update");
         };
-        if changes.is_empty() {
-            return Outcome::Applied;
-        }
-        let verdict = {
-            let board = Board::new(&state.doc);
-            let txn = state.doc.transact();
-            check_update(member.role, member.participant, &changes, |item| {
-                board.author(&txn, item)
-            })
-        };
-        if let Err(refusal) = verdict {
-            tracing::info!(conference = %self.key.0, participant = %member.participant, %refusal, "update refused");
-            return self.refuse(&state, connection, refusal.to_string());
-        }
         if state.stored_bytes + update.len() > limits.max_document_bytes {
             return self.refuse(
                 &state,
@@ -256,9 +286,35 @@ impl Room {
                 "this conference's document is full".into(),
             );
         }
-        let Ok(decoded) = Update::decode_v1(&update) else {
-            return Outcome::Malformed("the update is not a valid Yjs update");
+        // Apply first, then look at what really changed: yrs decides where content
+        // lands, so its own account is the one to check. Nothing is stored or relayed
+        // until the check passes; a refused change is dropped by reloading the document.
+        let before = state.doc.transact().state_vector();
+        let applied = state.doc.transact_mut().apply_update(decoded);
+        let changes = state.recorder.take();
+        if applied.is_err() {
+            self.restore(&mut state, storage).await;
+            return Outcome::Malformed("the update could not be applied");
+        }
+        if changes.is_empty() && state.doc.transact().state_vector() == before {
+            return Outcome::Applied;
+        }
+        let verdict = {
+            let board = Board::new(&state.doc);
+            let txn = state.doc.transact();
+            check_update(
+                member.role,
+                member.participant,
+                &changes,
+                |item| state.authors.get(item).cloned(),
+                |item| board.entry_now(&txn, item),
+            )
         };
+        if let Err(refusal) = verdict {
+            tracing::info!(conference = %self.key.0, participant = %member.participant, %refusal, "update refused");
+            self.restore(&mut state, storage).await;
+            return self.refuse(&state, connection, refusal.to_string());
+        }
         let seq = state.next_seq;
         if let Err(e) = storage
             .append_update(
@@ -271,18 +327,30 @@ impl Room {
             .await
         {
             tracing::error!(conference = %self.key.0, error = %e, "could not store an update");
+            self.restore(&mut state, storage).await;
             return self.refuse(
                 &state,
                 connection,
                 "the server could not save this change; it is kept on your device and will be sent again".into(),
             );
         }
-        if let Err(e) = state.doc.transact_mut().apply_update(decoded) {
-            // Stored but not applicable: yrs accepted it when the index read it, so this
-            // is a bug; the room reloads from storage on next use.
-            tracing::error!(conference = %self.key.0, error = %e, "stored update failed to apply");
+        // Remember who wrote each item that was created, replaced or deleted.
+        let board = Board::new(&state.doc);
+        let touched: Vec<String> = changes
+            .changes
+            .iter()
+            .filter(|c| {
+                c.place.root.as_ref() == roundtable_shared::doc::BOARD && c.place.field.is_none()
+            })
+            .filter_map(|c| c.place.entry.as_deref().map(str::to_owned))
+            .collect();
+        for item in touched {
+            let author = board.author(&state.doc.transact(), &item);
+            match author {
+                Some(author) => state.authors.insert(item, author),
+                None => state.authors.remove(&item),
+            };
         }
-        state.index.record(&changes);
         state.next_seq += 1;
         state.since_snapshot += 1;
         state.stored_bytes += update.len();
@@ -292,6 +360,21 @@ impl Room {
             compact(&mut state, storage, self.key).await;
         }
         Outcome::Applied
+    }
+
+    /// Drops a change that was applied in memory but must not stay: reloads the
+    /// document from storage, or, if that fails, closes the room.
+    async fn restore(&self, state: &mut RoomState, storage: &Storage) {
+        match load_document(self.key, storage).await {
+            Ok(loaded) => state.replace_document(loaded),
+            Err(e) => {
+                tracing::error!(conference = %self.key.0, error = %e, "could not reload the document");
+                state.poison(CloseReason::new(
+                    1011,
+                    "the server could not reload the conference; reconnecting",
+                ));
+            }
+        }
     }
 
     fn refuse(&self, state: &RoomState, connection: u64, reason: String) -> Outcome {
@@ -360,15 +443,17 @@ impl Room {
         change: impl FnOnce(&mut TransactionMut),
     ) -> Result<(), StorageError> {
         let mut state = self.state.lock().await;
+        if state.poisoned {
+            return Err(StorageError::Corrupt(
+                "the conference is being reloaded".into(),
+            ));
+        }
         let update = {
             let mut txn = state.doc.transact_mut();
             change(&mut txn);
             txn.encode_update_v1()
         };
-        let changes = state
-            .index
-            .read(&update)
-            .map_err(|e| StorageError::Corrupt(format!("server change unreadable: {e}")))?;
+        let changes = state.recorder.take();
         if changes.is_empty() {
             return Ok(());
         }
@@ -377,16 +462,14 @@ impl Room {
             .append_update(self.key.0, self.key.1, seq, None, &update)
             .await
         {
-            // The change is in memory but not stored: nobody has seen it. Drop everyone so
-            // the room is reloaded from storage, without it.
-            let reason = CloseReason::new(1011, "the server could not save a change; reconnecting");
-            for (_, c) in state.connections.drain() {
-                let _ = c.close.send(Some(reason.clone()));
-            }
-            state.presence.clear();
+            // The change is in memory but not stored, and nobody has seen it: close the
+            // room so it is loaded again from storage, without it.
+            state.poison(CloseReason::new(
+                1011,
+                "the server could not save a change; reconnecting",
+            ));
             return Err(e);
         }
-        state.index.record(&changes);
         state.next_seq += 1;
         state.since_snapshot += 1;
         state.stored_bytes += update.len();
@@ -446,7 +529,7 @@ fn drop_presence_of(state: &mut RoomState, connection: u64) {
     }
     let message = encode(&Message::Awareness(presence_update(
         gone.into_iter()
-            .map(|(id, clock)| (id, clock + 1, Arc::from("null"))),
+            .map(|(id, clock)| (id, clock.saturating_add(1), Arc::from("null"))),
     )));
     broadcast(state, None, message);
 }
@@ -508,6 +591,9 @@ fn broadcast(state: &mut RoomState, except: Option<u64>, message: Outgoing) {
 }
 
 async fn compact(state: &mut RoomState, storage: &Storage, key: RoomKey) {
+    if state.poisoned {
+        return;
+    }
     let data = state
         .doc
         .transact()
@@ -562,7 +648,9 @@ impl Rooms {
         open: &mut HashMap<RoomKey, Arc<Room>>,
         key: RoomKey,
     ) -> Result<Arc<Room>, StorageError> {
-        if let Some(room) = open.get(&key) {
+        if let Some(room) = open.get(&key)
+            && !room.is_poisoned().await
+        {
             return Ok(room.clone());
         }
         let room = Arc::new(Room::load(key, &self.storage).await?);
@@ -608,7 +696,9 @@ impl Rooms {
                 if state.since_snapshot > 0 {
                     compact(&mut state, &self.storage, room.key).await;
                 }
-                open.remove(&room.key);
+                if open.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room)) {
+                    open.remove(&room.key);
+                }
             }
         }
     }
