@@ -276,9 +276,6 @@ impl Room {
         let Some(member) = state.connections.get(&connection).map(|c| c.member.clone()) else {
             return Outcome::Applied;
         };
-        let Ok(decoded) = Update::decode_v1(&update) else {
-            return Outcome::Malformed("the update is not a valid Yjs update");
-        };
         if state.stored_bytes + update.len() > limits.max_document_bytes {
             return self.refuse(
                 &state,
@@ -290,11 +287,21 @@ impl Room {
         // lands, so its own account is the one to check. Nothing is stored or relayed
         // until the check passes; a refused change is dropped by reloading the document.
         let before = state.doc.transact().state_vector();
-        let applied = state.doc.transact_mut().apply_update(decoded);
+        // Hostile input must not take the server down: a panic inside yrs counts as an
+        // update that could not be applied.
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let decoded = Update::decode_v1(&update).map_err(|_| ())?;
+            state
+                .doc
+                .transact_mut()
+                .apply_update(decoded)
+                .map_err(|_| ())
+        }))
+        .unwrap_or(Err(()));
         let changes = state.recorder.take();
         if applied.is_err() {
             self.restore(&mut state, storage).await;
-            return Outcome::Malformed("the update could not be applied");
+            return Outcome::Malformed("the update is not a valid Yjs update");
         }
         if changes.is_empty() && state.doc.transact().state_vector() == before {
             return Outcome::Applied;
