@@ -18,6 +18,7 @@ enum JoinState {
     /// the person in from the lobby.
     Joined {
         name: String,
+        conference_id: String,
         waiting: bool,
     },
     /// The link did not work; the sentence says why.
@@ -55,8 +56,8 @@ pub fn JoinPage(token: Option<String>) -> impl IntoView {
                 JoinState::Joining => {
                     view! { <p role="status">"Opening your conference…"</p> }.into_any()
                 }
-                JoinState::Joined { name, waiting } => {
-                    view! { <Welcome name waiting/> }.into_any()
+                JoinState::Joined { name, conference_id, waiting } => {
+                    view! { <Welcome name conference_id waiting/> }.into_any()
                 }
                 JoinState::Failed(reason) => {
                     view! {
@@ -95,6 +96,7 @@ async fn join_with(token: Option<String>) -> JoinState {
         Some(token) => match api::join(&token).await {
             Ok(joined) => JoinState::Joined {
                 name: joined.participant.name,
+                conference_id: joined.conference_id,
                 waiting: false,
             },
             Err(error) => JoinState::Failed(why_the_link_failed(&error)),
@@ -102,10 +104,11 @@ async fn join_with(token: Option<String>) -> JoinState {
         None => match api::me().await {
             Ok(Some(Me::Participant {
                 participant,
+                conference_id,
                 admitted,
-                ..
             })) => JoinState::Joined {
                 name: participant.name,
+                conference_id,
                 waiting: !admitted,
             },
             Ok(_) => JoinState::NoLink,
@@ -138,6 +141,8 @@ fn why_the_link_failed(error: &ApiError) -> String {
 fn Welcome(
     /// The person's name, as the chair entered it.
     name: String,
+    /// The conference the person has joined.
+    conference_id: String,
     /// True while waiting in the lobby for the chair to let them in.
     waiting: bool,
 ) -> impl IntoView {
@@ -154,9 +159,11 @@ fn Welcome(
                 .into_any()
         } else {
             view! {
+                <p>"The board shows what everyone has shared, and changes as the meeting goes on."</p>
                 <p>
-                    "The board for the meeting will appear here when the conference starts. "
-                    "You can keep this page open."
+                    <a class="button" href=format!("/conference/{conference_id}")>
+                        "Open the board"
+                    </a>
                 </p>
             }
                 .into_any()

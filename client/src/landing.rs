@@ -283,6 +283,7 @@ fn ChairHome(
 #[component]
 fn ConferenceItem(conference: ConferenceSummary) -> impl IntoView {
     let when = words::date_and_time(&conference.scheduled_start);
+    let title = conference.title.clone();
     view! {
         <li class="conference">
             <h3>{conference.title}</h3>
@@ -291,6 +292,12 @@ fn ConferenceItem(conference: ConferenceSummary) -> impl IntoView {
                 <time datetime=conference.scheduled_start>{when}</time>
             </p>
             <p>"Room code: " <span class="room-code">{conference.room_code}</span></p>
+            <p>
+                <a href=format!("/conference/{}", conference.id)>
+                    "Open the board"
+                    <span class="visually-hidden">" for " {title}</span>
+                </a>
+            </p>
         </li>
     }
 }

@@ -4,7 +4,8 @@
 //! For now it has two pages, chosen by the address's path:
 //! - `/` tells people what Roundtable is, lets a chair sign in, and lists the
 //!   chair's conferences ([`landing`]);
-//! - `/join#<token>` turns a personal join link into a session ([`join`]).
+//! - `/join#<token>` turns a personal join link into a session ([`join`]);
+//! - `/conference/<id>` shows the conference's live board ([`board`]).
 //!
 //! The app talks to the server only through the small JSON API in [`api`].
 //! It never stores a secret: the server keeps the session in an HttpOnly
@@ -12,6 +13,7 @@
 //! anything else happens.
 
 mod api;
+mod board;
 mod join;
 mod landing;
 mod words;
@@ -24,6 +26,7 @@ use wasm_bindgen::prelude::*;
 enum Page {
     Landing,
     Join { token: Option<String> },
+    Conference { id: String },
     NotFound,
 }
 
@@ -32,8 +35,18 @@ fn page_for_path(pathname: &str) -> Page {
     match pathname.trim_end_matches('/') {
         "" | "/index.html" => Page::Landing,
         "/join" => Page::Join { token: None },
-        _ => Page::NotFound,
+        path => match path.strip_prefix("/conference/") {
+            Some(id) if is_id(id) => Page::Conference { id: id.to_owned() },
+            _ => Page::NotFound,
+        },
     }
+}
+
+/// Whether a path segment looks like a conference id (a UUID's characters).
+fn is_id(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment.len() <= 64
+        && segment.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
 /// Runs when the WebAssembly module has loaded.
@@ -57,6 +70,7 @@ pub fn start() {
     mount_to_body(move || match page {
         Page::Landing => view! { <landing::LandingPage/> }.into_any(),
         Page::Join { token } => view! { <join::JoinPage token/> }.into_any(),
+        Page::Conference { id } => view! { <board::BoardPage conference_id=id/> }.into_any(),
         Page::NotFound => view! { <NotFoundPage/> }.into_any(),
     });
 }
@@ -133,6 +147,21 @@ mod tests {
     fn the_join_page_is_at_join_with_or_without_a_slash() {
         check("/join", Page::Join { token: None });
         check("/join/", Page::Join { token: None });
+    }
+
+    #[test]
+    fn a_conference_board_is_at_its_id() {
+        let id = "0b6f3c1e-5d2a-4c5e-9a51-3f6e2d1c0b9a";
+        check(
+            &format!("/conference/{id}"),
+            Page::Conference { id: id.to_owned() },
+        );
+        check(
+            &format!("/conference/{id}/"),
+            Page::Conference { id: id.to_owned() },
+        );
+        check("/conference/", Page::NotFound);
+        check("/conference/a/b", Page::NotFound);
     }
 
     #[test]

@@ -28,10 +28,11 @@ export function launchChromium() {
 
 /**
  * A fresh browser context and page with short timeouts. Collects uncaught page
- * errors and console errors into `problems`, for the test to assert on.
+ * errors and console errors into `problems`, for the test to assert on. `viewport`
+ * is the window's size (a phone is `{ width: 390, height: 844 }`).
  */
-export async function openPage(browser, t) {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+export async function openPage(browser, t, { viewport = { width: 1024, height: 768 } } = {}) {
+  const context = await browser.newContext({ viewport });
   t.after(() => context.close());
   context.setDefaultTimeout(10_000);
   context.setDefaultNavigationTimeout(15_000);
