@@ -82,12 +82,7 @@ struct Document {
 }
 
 struct RoomState {
-    doc: Doc,
-    recorder: ChangeRecorder,
-    authors: HashMap<String, String>,
-    next_seq: i64,
-    since_snapshot: usize,
-    stored_bytes: usize,
+    document: Document,
     /// The document in memory may hold a change that is not stored: it must not be
     /// compacted or used again.
     poisoned: bool,
@@ -96,15 +91,6 @@ struct RoomState {
 }
 
 impl RoomState {
-    fn replace_document(&mut self, loaded: Document) {
-        self.doc = loaded.doc;
-        self.recorder = loaded.recorder;
-        self.authors = loaded.authors;
-        self.next_seq = loaded.next_seq;
-        self.since_snapshot = loaded.since_snapshot;
-        self.stored_bytes = loaded.stored_bytes;
-    }
-
     /// Closes every connection; the room will be loaded afresh from storage.
     fn poison(&mut self, reason: CloseReason) {
         self.poisoned = true;
@@ -175,16 +161,10 @@ fn encode(message: &Message) -> Outgoing {
 
 impl Room {
     async fn load(key: RoomKey, storage: &Storage) -> Result<Room, StorageError> {
-        let loaded = load_document(key, storage).await?;
         Ok(Room {
             key,
             state: Mutex::new(RoomState {
-                doc: loaded.doc,
-                recorder: loaded.recorder,
-                authors: loaded.authors,
-                next_seq: loaded.next_seq,
-                since_snapshot: loaded.since_snapshot,
-                stored_bytes: loaded.stored_bytes,
+                document: load_document(key, storage).await?,
                 poisoned: false,
                 connections: HashMap::new(),
                 presence: HashMap::new(),
@@ -203,7 +183,7 @@ impl Room {
     /// The messages a new connection starts with: the server's state vector (so the
     /// client sends what the server lacks), the whole document, and who is present.
     fn greeting(state: &RoomState) -> Vec<Outgoing> {
-        let txn = state.doc.transact();
+        let txn = state.document.doc.transact();
         let mut out = vec![
             encode(&Message::Sync(SyncMessage::SyncStep1(txn.state_vector()))),
             encode(&Message::Sync(SyncMessage::SyncStep2(
@@ -235,7 +215,7 @@ impl Room {
         match message {
             Message::Sync(SyncMessage::SyncStep1(sv)) => {
                 let state = self.state.lock().await;
-                let diff = state.doc.transact().encode_state_as_update_v1(&sv);
+                let diff = state.document.doc.transact().encode_state_as_update_v1(&sv);
                 if let Some(c) = state.connections.get(&connection) {
                     send_or_drop(c, encode(&Message::Sync(SyncMessage::SyncStep2(diff))));
                 }
@@ -276,7 +256,7 @@ impl Room {
         let Some(member) = state.connections.get(&connection).map(|c| c.member.clone()) else {
             return Outcome::Applied;
         };
-        if state.stored_bytes + update.len() > limits.max_document_bytes {
+        if state.document.stored_bytes + update.len() > limits.max_document_bytes {
             return self.refuse(
                 &state,
                 connection,
@@ -286,34 +266,33 @@ impl Room {
         // Apply first, then look at what really changed: yrs decides where content
         // lands, so its own account is the one to check. Nothing is stored or relayed
         // until the check passes; a refused change is dropped by reloading the document.
-        let before = state.doc.transact().state_vector();
+        let before = state.document.doc.transact().state_vector();
         // Hostile input must not take the server down: a panic inside yrs counts as an
         // update that could not be applied.
+        let decoded = std::panic::catch_unwind(|| Update::decode_v1(&update));
+        let Ok(Ok(decoded)) = decoded else {
+            return Outcome::Malformed("the update is not a valid Yjs update");
+        };
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let decoded = Update::decode_v1(&update).map_err(|_| ())?;
-            state
-                .doc
-                .transact_mut()
-                .apply_update(decoded)
-                .map_err(|_| ())
-        }))
-        .unwrap_or(Err(()));
-        let changes = state.recorder.take();
-        if applied.is_err() {
+            state.document.doc.transact_mut().apply_update(decoded)
+        }));
+        let changes = state.document.recorder.take();
+        if !matches!(applied, Ok(Ok(()))) {
+            // Part of it may have been applied before the failure: drop it.
             self.restore(&mut state, storage).await;
             return Outcome::Malformed("the update is not a valid Yjs update");
         }
-        if changes.is_empty() && state.doc.transact().state_vector() == before {
+        if changes.is_empty() && state.document.doc.transact().state_vector() == before {
             return Outcome::Applied;
         }
         let verdict = {
-            let board = Board::new(&state.doc);
-            let txn = state.doc.transact();
+            let board = Board::new(&state.document.doc);
+            let txn = state.document.doc.transact();
             check_update(
                 member.role,
                 member.participant,
                 &changes,
-                |item| state.authors.get(item).cloned(),
+                |item| state.document.authors.get(item).cloned(),
                 |item| board.entry_now(&txn, item),
             )
         };
@@ -322,7 +301,7 @@ impl Room {
             self.restore(&mut state, storage).await;
             return self.refuse(&state, connection, refusal.to_string());
         }
-        let seq = state.next_seq;
+        let seq = state.document.next_seq;
         if let Err(e) = storage
             .append_update(
                 self.key.0,
@@ -342,7 +321,7 @@ impl Room {
             );
         }
         // Remember who wrote each item that was created, replaced or deleted.
-        let board = Board::new(&state.doc);
+        let board = Board::new(&state.document.doc);
         let touched: Vec<String> = changes
             .changes
             .iter()
@@ -352,18 +331,18 @@ impl Room {
             .filter_map(|c| c.place.entry.as_deref().map(str::to_owned))
             .collect();
         for item in touched {
-            let author = board.author(&state.doc.transact(), &item);
+            let author = board.author(&state.document.doc.transact(), &item);
             match author {
-                Some(author) => state.authors.insert(item, author),
-                None => state.authors.remove(&item),
+                Some(author) => state.document.authors.insert(item, author),
+                None => state.document.authors.remove(&item),
             };
         }
-        state.next_seq += 1;
-        state.since_snapshot += 1;
-        state.stored_bytes += update.len();
+        state.document.next_seq += 1;
+        state.document.since_snapshot += 1;
+        state.document.stored_bytes += update.len();
         let relay = encode(&Message::Sync(SyncMessage::Update(update)));
         broadcast(&mut state, Some(connection), relay);
-        if state.since_snapshot >= limits.compact_every {
+        if state.document.since_snapshot >= limits.compact_every {
             compact(&mut state, storage, self.key).await;
         }
         Outcome::Applied
@@ -373,7 +352,7 @@ impl Room {
     /// document from storage, or, if that fails, closes the room.
     async fn restore(&self, state: &mut RoomState, storage: &Storage) {
         match load_document(self.key, storage).await {
-            Ok(loaded) => state.replace_document(loaded),
+            Ok(loaded) => state.document = loaded,
             Err(e) => {
                 tracing::error!(conference = %self.key.0, error = %e, "could not reload the document");
                 state.poison(CloseReason::new(
@@ -456,15 +435,15 @@ impl Room {
             ));
         }
         let update = {
-            let mut txn = state.doc.transact_mut();
+            let mut txn = state.document.doc.transact_mut();
             change(&mut txn);
             txn.encode_update_v1()
         };
-        let changes = state.recorder.take();
+        let changes = state.document.recorder.take();
         if changes.is_empty() {
             return Ok(());
         }
-        let seq = state.next_seq;
+        let seq = state.document.next_seq;
         if let Err(e) = storage
             .append_update(self.key.0, self.key.1, seq, None, &update)
             .await
@@ -477,9 +456,9 @@ impl Room {
             ));
             return Err(e);
         }
-        state.next_seq += 1;
-        state.since_snapshot += 1;
-        state.stored_bytes += update.len();
+        state.document.next_seq += 1;
+        state.document.since_snapshot += 1;
+        state.document.stored_bytes += update.len();
         let relay = encode(&Message::Sync(SyncMessage::Update(update)));
         broadcast(&mut state, None, relay);
         Ok(())
@@ -488,8 +467,8 @@ impl Room {
     /// Reads the document.
     pub async fn read<R>(&self, f: impl FnOnce(&yrs::Transaction, &Doc) -> R) -> R {
         let state = self.state.lock().await;
-        let txn = state.doc.transact();
-        f(&txn, &state.doc)
+        let txn = state.document.doc.transact();
+        f(&txn, &state.document.doc)
     }
 
     /// Closes every connection of `participant`.
@@ -602,14 +581,15 @@ async fn compact(state: &mut RoomState, storage: &Storage, key: RoomKey) {
         return;
     }
     let data = state
+        .document
         .doc
         .transact()
         .encode_state_as_update_v1(&StateVector::default());
-    let through = state.next_seq - 1;
+    let through = state.document.next_seq - 1;
     match storage.write_snapshot(key.0, key.1, through, &data).await {
         Ok(()) => {
-            state.since_snapshot = 0;
-            state.stored_bytes = data.len();
+            state.document.since_snapshot = 0;
+            state.document.stored_bytes = data.len();
         }
         Err(e) => tracing::warn!(conference = %key.0, error = %e, "could not compact the document"),
     }
@@ -700,7 +680,7 @@ impl Rooms {
         if room.leave(connection).await {
             let mut state = room.state.lock().await;
             if state.connections.is_empty() {
-                if state.since_snapshot > 0 {
+                if state.document.since_snapshot > 0 {
                     compact(&mut state, &self.storage, room.key).await;
                 }
                 if open.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room)) {
@@ -765,7 +745,7 @@ impl Rooms {
         let open = self.open.lock().await;
         for room in open.values() {
             let mut state = room.state.lock().await;
-            if state.since_snapshot > 0 {
+            if state.document.since_snapshot > 0 {
                 compact(&mut state, &self.storage, room.key).await;
             }
         }
