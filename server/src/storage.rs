@@ -456,6 +456,22 @@ impl Storage {
         Ok(())
     }
 
+    /// Gives a participant a new join link: the old one stops working.
+    pub async fn replace_link(
+        &self,
+        id: ParticipantId,
+        link_hash: &[u8],
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE participants SET link_hash = ?, link_expires_at = ? WHERE id = ?")
+            .bind(link_hash)
+            .bind(expires_at)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     // --- documents ----------------------------------------------------------
 
     pub async fn load_document(

@@ -8,7 +8,8 @@
 //!   write it;
 //! - who may write which part of the document ([`permissions`]);
 //! - a sans-IO reader of incoming Yjs updates that tells which parts of the document an
-//!   update touches, so the server can refuse it before applying it ([`guard`]).
+//!   update touches, so the server can refuse it before applying it ([`guard`]);
+//! - Roundtable's optional additions to the sync protocol ([`protocol`]).
 
 pub mod doc;
 pub mod guard;
@@ -16,5 +17,6 @@ pub mod headings;
 pub mod model;
 pub mod order;
 pub mod permissions;
+pub mod protocol;
 
 pub use model::*;

@@ -272,16 +272,22 @@ async fn show(
         .conference(id)
         .await?
         .ok_or(ApiError::NotFound("there is no such conference"))?;
-    let allowed = match caller {
-        Caller::Chair(chair) => chair == row.chair_id,
-        Caller::Participant(p) => state.storage.participant(p).await?.is_some_and(|p| {
+    // The caller's own place in the conference: the board needs it to know which
+    // items are theirs and what their role lets them change.
+    let you = match caller {
+        Caller::Chair(chair) if chair == row.chair_id => {
+            state.storage.chair_participant(id, chair).await?
+        }
+        Caller::Chair(_) => None,
+        Caller::Participant(p) => state.storage.participant(p).await?.filter(|p| {
             p.conference_id == id && matches!(p.status.as_str(), "invited" | "admitted")
         }),
     };
-    if !allowed {
+    let Some(you) = you else {
         return Err(ApiError::Forbidden);
-    }
+    };
     let mut body = conference_json(&row);
+    body["you"] = json!({ "id": you.id, "name": you.name, "role": you.role });
     if matches!(caller, Caller::Chair(_)) {
         let people = state.storage.participants(id).await?;
         body["participants"] = people.iter().map(participant_json).collect();

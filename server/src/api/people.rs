@@ -25,6 +25,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/conferences/{id}/participants", post(add))
         .route("/api/conferences/{id}/participants/{pid}", delete(remove))
+        .route(
+            "/api/conferences/{id}/participants/{pid}/link",
+            post(new_link),
+        )
         .route("/api/conferences/{id}/lobby", get(lobby))
         .route("/api/conferences/{id}/lobby/{pid}/admit", post(admit))
         .route(
@@ -146,6 +150,46 @@ async fn add(
             "token": token,
         })),
     ))
+}
+
+/// A new personal join link for someone already invited (the chair lost the first
+/// one, or it expired). The old link stops working at once; sessions already
+/// opened with it carry on.
+async fn new_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, pid)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = ConferenceId(id);
+    require_chair(&state, &headers, id).await?;
+    let p = participant_of(&state, id, pid).await?;
+    if p.chair_id.is_some() {
+        return Err(ApiError::Invalid(
+            "the chair signs in with their account and needs no link".into(),
+        ));
+    }
+    if !matches!(p.status.as_str(), "invited" | "admitted") {
+        return Err(ApiError::Conflict(format!(
+            "{} is not taking part in this conference",
+            p.name
+        )));
+    }
+    let token = auth::new_token();
+    state
+        .storage
+        .replace_link(
+            p.id,
+            &auth::token_hash(&token),
+            now_ms() + auth::LINK_LIFETIME_MS,
+        )
+        .await?;
+    tracing::info!(conference = %id, participant = %p.id, "new join link");
+    let base = base_url(&state, &headers);
+    Ok(Json(json!({
+        "participant": participant_json(&p),
+        "join_link": format!("{base}/join#{token}"),
+        "token": token,
+    })))
 }
 
 async fn participant_of(

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use roundtable_shared::doc::{Board, DocumentKind};
 use roundtable_shared::guard::ChangeRecorder;
 use roundtable_shared::permissions::check_update;
+use roundtable_shared::protocol;
 use roundtable_shared::{ConferenceId, ParticipantId, Role};
 use tokio::sync::{Mutex, mpsc, watch};
 use yrs::sync::awareness::AwarenessUpdateEntry;
@@ -239,6 +240,18 @@ impl Room {
                 }
                 Outcome::Applied
             }
+            Message::Custom(protocol::SAVED, data) => {
+                // Earlier messages from this connection have been handled (and their
+                // updates stored) before this one is read: answering says so.
+                if protocol::decode_saved(&data).is_none() {
+                    return Outcome::Malformed("a saved question must carry a number");
+                }
+                let state = self.state.lock().await;
+                if let Some(c) = state.connections.get(&connection) {
+                    send_or_drop(c, encode(&Message::Custom(protocol::SAVED, data)));
+                }
+                Outcome::Applied
+            }
             Message::Auth(_) | Message::Custom(..) => {
                 Outcome::Malformed("this kind of message is not accepted")
             }
@@ -317,7 +330,7 @@ impl Room {
             return self.refuse(
                 &state,
                 connection,
-                "the server could not save this change; it is kept on your device and will be sent again".into(),
+                roundtable_shared::protocol::NOT_SAVED.into(),
             );
         }
         // Remember who wrote each item that was created, replaced or deleted.

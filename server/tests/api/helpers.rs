@@ -188,6 +188,8 @@ pub struct SyncClient {
     pub presence: std::collections::HashMap<yrs::ClientID, Value>,
     /// The close frame, once the server has closed the connection.
     pub closed: Option<Option<CloseFrame>>,
+    /// The numbers of the "saved?" questions the server has answered.
+    pub saved: Vec<u32>,
 }
 
 impl SyncClient {
@@ -203,6 +205,7 @@ impl SyncClient {
             refusals: Vec::new(),
             presence: Default::default(),
             closed: None,
+            saved: Vec::new(),
         };
         let sv = client.doc.transact().state_vector();
         client.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
@@ -270,6 +273,10 @@ impl SyncClient {
                             .expect("applies");
                     }
                     Message::Auth(reason) => self.refusals.push(reason.unwrap_or_default()),
+                    Message::Custom(roundtable_shared::protocol::SAVED, data) => {
+                        self.saved
+                            .extend(roundtable_shared::protocol::decode_saved(&data));
+                    }
                     Message::Awareness(update) => {
                         for (id, entry) in update.clients {
                             if entry.json.as_ref() == "null" {

@@ -231,6 +231,8 @@ async fn a_join_link_signs_the_participant_in_and_a_removed_one_stops_working() 
         shown.get("participants").is_none(),
         "only the chair sees the participant list"
     );
+    assert_eq!(shown["you"]["id"], added["participant"]["id"]);
+    assert_eq!(shown["you"]["role"], "parent");
 
     let pid = added["participant"]["id"].as_str().unwrap();
     chair
@@ -383,4 +385,67 @@ async fn the_chair_changes_the_phase_and_everyone_sees_it() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
+}
+
+#[tokio::test]
+async fn the_chair_gives_a_new_link_and_the_old_one_stops_working() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (id, people) = app.conference(&chair, &[("Jo Parent", "parent")]).await;
+    let (pid, old_token) = &people[0];
+
+    let shown: Value = get_json(&chair, app.url(&format!("/api/conferences/{id}"))).await;
+    assert_eq!(
+        shown["you"]["role"], "chair",
+        "the chair is told their own place"
+    );
+    let chair_pid = shown["you"]["id"].as_str().unwrap().to_owned();
+
+    let renewed = chair
+        .post(app.url(&format!("/api/conferences/{id}/participants/{pid}/link")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renewed.status(), 200);
+    let renewed: Value = renewed.json().await.unwrap();
+    let new_token = renewed["token"].as_str().unwrap();
+    assert_ne!(new_token, old_token);
+    assert!(renewed["join_link"].as_str().unwrap().ends_with(new_token));
+
+    let redeem = |token: String| {
+        let browser = app.browser();
+        let url = app.url("/api/join");
+        async move {
+            browser
+                .post(url)
+                .json(&json!({ "token": token }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(
+        redeem(old_token.clone()).await,
+        410,
+        "the old link is withdrawn"
+    );
+    assert_eq!(redeem(new_token.to_owned()).await, 200);
+
+    let for_chair = chair
+        .post(app.url(&format!(
+            "/api/conferences/{id}/participants/{chair_pid}/link"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(for_chair.status(), 422);
+
+    let someone_else = app.browser();
+    let refused = someone_else
+        .post(app.url(&format!("/api/conferences/{id}/participants/{pid}/link")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
 }

@@ -456,3 +456,36 @@ async fn presence_shows_the_name_the_server_knows_whatever_the_client_claims() {
         .wait_until(|c| !c.presence.contains_key(&LIAR))
         .await;
 }
+
+#[tokio::test]
+async fn the_server_answers_a_saved_question_only_after_storing_what_came_before() {
+    use roundtable_shared::protocol;
+    let mut app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(&chair, &[("Ali Minutes", "minute_taker")])
+        .await;
+    let (ali_id, ali_token) = &people[0];
+    let mut ali = app.connect(&conf, ali_token).await;
+
+    add_item(&mut ali, "saved-1", ali_id, "Dad has stopped drinking").await;
+    ali.send(Message::Custom(protocol::SAVED, protocol::encode_saved(7)))
+        .await;
+    ali.wait_until(|c| c.saved.contains(&7)).await;
+    assert!(ali.refusals.is_empty());
+
+    // Once confirmed, the change survives the server stopping at once.
+    let state = ali.state();
+    drop(ali);
+    app.restart().await;
+    let mut again = app.connect(&conf, ali_token).await;
+    again.wait_until(|c| c.contains(&state)).await;
+    assert_eq!(text_of(&again, "saved-1"), "Dad has stopped drinking");
+
+    // A question without a number is not a saved question.
+    again
+        .send(Message::Custom(protocol::SAVED, vec![1, 2]))
+        .await;
+    let close = again.wait_closed().await.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1007);
+}
