@@ -29,7 +29,9 @@ pub struct Chair {
 pub struct Participant {
     pub id: String,
     pub name: String,
-    pub role: String,
+    /// `None` while waiting in the lobby.
+    #[serde(default)]
+    pub role: Option<String>,
     #[serde(default)]
     pub agency: Option<String>,
 }
@@ -176,6 +178,157 @@ pub async fn conferences() -> Result<Vec<ConferenceSummary>, ApiError> {
 pub async fn join(token: &str) -> Result<Joined, ApiError> {
     let body = to_json(&JoinBody { token })?;
     let answer = send("POST", "/api/join", Some(body)).await?;
+    parse(&answer)
+}
+
+/// Your own place in a conference, as `GET /api/conferences/{id}` tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct You {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
+/// Someone in a conference, as the chair sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Person {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub agency: Option<String>,
+    pub status: String,
+}
+
+/// `GET /api/conferences/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Conference {
+    pub id: String,
+    pub title: String,
+    pub phase: String,
+    pub room_code: String,
+    pub you: You,
+    /// Everyone, for the chair only.
+    #[serde(default)]
+    pub participants: Option<Vec<Person>>,
+}
+
+/// Someone invited, with their personal link (shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Invited {
+    pub participant: Person,
+    pub join_link: String,
+}
+
+/// The answer to `POST /api/conferences`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Created {
+    pub conference: ConferenceSummary,
+    pub participants: Vec<Invited>,
+}
+
+/// A new conference, as the chair's form fills it in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewConference {
+    pub title: String,
+    pub kind: String,
+    pub scheduled_start: String,
+    pub children: Vec<NewChild>,
+    pub headings_template: String,
+    pub participants: Vec<NewParticipant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewChild {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_of_birth: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewParticipant {
+    pub name: String,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agency: Option<String>,
+}
+
+/// `GET /api/conferences/{id}`: the conference and your place in it.
+pub async fn conference(id: &str) -> Result<Conference, ApiError> {
+    let answer = send("GET", &format!("/api/conferences/{id}"), None).await?;
+    parse(&answer)
+}
+
+/// `POST /api/conferences`: creates a conference and invites people.
+pub async fn create_conference(new: &NewConference) -> Result<Created, ApiError> {
+    let answer = send("POST", "/api/conferences", Some(to_json(new)?)).await?;
+    parse(&answer)
+}
+
+/// `POST /api/conferences/{id}/phase`.
+pub async fn set_phase(id: &str, phase: &str) -> Result<(), ApiError> {
+    let body = to_json(&serde_json::json!({ "phase": phase }))?;
+    send("POST", &format!("/api/conferences/{id}/phase"), Some(body))
+        .await
+        .map(drop)
+}
+
+/// `GET /api/conferences/{id}/lobby`: who is waiting to be let in.
+pub async fn lobby(id: &str) -> Result<Vec<Person>, ApiError> {
+    let answer = send("GET", &format!("/api/conferences/{id}/lobby"), None).await?;
+    parse(&answer)
+}
+
+/// `POST /api/conferences/{id}/lobby/{pid}/admit`.
+pub async fn admit(id: &str, pid: &str, role: &str) -> Result<(), ApiError> {
+    let body = to_json(&serde_json::json!({ "role": role }))?;
+    send(
+        "POST",
+        &format!("/api/conferences/{id}/lobby/{pid}/admit"),
+        Some(body),
+    )
+    .await
+    .map(drop)
+}
+
+/// `POST /api/conferences/{id}/lobby/{pid}/turn-away`.
+pub async fn turn_away(id: &str, pid: &str) -> Result<(), ApiError> {
+    send(
+        "POST",
+        &format!("/api/conferences/{id}/lobby/{pid}/turn-away"),
+        None,
+    )
+    .await
+    .map(drop)
+}
+
+/// `POST /api/conferences/{id}/participants`: invites one more person.
+pub async fn invite(id: &str, person: &NewParticipant) -> Result<Invited, ApiError> {
+    let answer = send(
+        "POST",
+        &format!("/api/conferences/{id}/participants"),
+        Some(to_json(person)?),
+    )
+    .await?;
+    parse(&answer)
+}
+
+/// `POST /api/conferences/{id}/participants/{pid}/link`: a new personal link.
+pub async fn new_link(id: &str, pid: &str) -> Result<Invited, ApiError> {
+    let answer = send(
+        "POST",
+        &format!("/api/conferences/{id}/participants/{pid}/link"),
+        None,
+    )
+    .await?;
+    parse(&answer)
+}
+
+/// `POST /api/lobby`: asks to join the meeting with the code on the screen.
+pub async fn enter_lobby(room_code: &str, name: &str) -> Result<Joined, ApiError> {
+    let body = to_json(&serde_json::json!({ "room_code": room_code, "name": name }))?;
+    let answer = send("POST", "/api/lobby", Some(body)).await?;
     parse(&answer)
 }
 

@@ -242,6 +242,9 @@ fn ChairHome(
             <p>
                 "You are signed in as " <strong>{chair.name}</strong> " (" {chair.email} ")."
             </p>
+            <p>
+                <a href="/new" class="button">"Set up a new conference"</a>
+            </p>
             {move || match list.get() {
                 ConferenceList::Loading => {
                     view! { <p role="status">"Loading your conferences…"</p> }.into_any()

@@ -1,11 +1,15 @@
 //! Roundtable's browser app: a Leptos app rendered in the browser (CSR) and
 //! compiled to WebAssembly.
 //!
-//! For now it has two pages, chosen by the address's path:
+//! Its pages, chosen by the address's path:
 //! - `/` tells people what Roundtable is, lets a chair sign in, and lists the
 //!   chair's conferences ([`landing`]);
+//! - `/new` sets up a conference ([`new_conference`]);
 //! - `/join#<token>` turns a personal join link into a session ([`join`]);
-//! - `/conference/<id>` shows the conference's live board ([`board`]).
+//! - `/lobby?code=<room code>` lets someone in the room ask to join ([`lobby`]);
+//! - `/conference/<id>` is the conference's live board ([`board`]), with the
+//!   chair's tools for running the meeting ([`chair`]);
+//! - `/conference/<id>/room` is the room view for the wall ([`room`]).
 //!
 //! The app talks to the server only through the small JSON API in [`api`].
 //! It never stores a secret: the server keeps the session in an HttpOnly
@@ -14,8 +18,15 @@
 
 mod api;
 mod board;
+mod chair;
 mod join;
 mod landing;
+mod live;
+mod lobby;
+mod new_conference;
+mod qr;
+mod room;
+mod text;
 mod words;
 
 use leptos::prelude::*;
@@ -25,8 +36,11 @@ use wasm_bindgen::prelude::*;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Page {
     Landing,
+    NewConference,
     Join { token: Option<String> },
+    Lobby,
     Conference { id: String },
+    Room { id: String },
     NotFound,
 }
 
@@ -34,9 +48,22 @@ enum Page {
 fn page_for_path(pathname: &str) -> Page {
     match pathname.trim_end_matches('/') {
         "" | "/index.html" => Page::Landing,
+        "/new" => Page::NewConference,
         "/join" => Page::Join { token: None },
-        path => match path.strip_prefix("/conference/") {
-            Some(id) if is_id(id) => Page::Conference { id: id.to_owned() },
+        "/lobby" => Page::Lobby,
+        path => match path
+            .strip_prefix("/conference/")
+            .map(|rest| rest.split_once('/'))
+        {
+            Some(None) => {
+                let id = &path["/conference/".len()..];
+                if is_id(id) {
+                    Page::Conference { id: id.to_owned() }
+                } else {
+                    Page::NotFound
+                }
+            }
+            Some(Some((id, "room"))) if is_id(id) => Page::Room { id: id.to_owned() },
             _ => Page::NotFound,
         },
     }
@@ -69,8 +96,11 @@ pub fn start() {
 
     mount_to_body(move || match page {
         Page::Landing => view! { <landing::LandingPage/> }.into_any(),
+        Page::NewConference => view! { <new_conference::NewConferencePage/> }.into_any(),
         Page::Join { token } => view! { <join::JoinPage token/> }.into_any(),
+        Page::Lobby => view! { <lobby::LobbyPage/> }.into_any(),
         Page::Conference { id } => view! { <board::BoardPage conference_id=id/> }.into_any(),
+        Page::Room { id } => view! { <room::RoomPage conference_id=id/> }.into_any(),
         Page::NotFound => view! { <NotFoundPage/> }.into_any(),
     });
 }
@@ -147,6 +177,8 @@ mod tests {
     fn the_join_page_is_at_join_with_or_without_a_slash() {
         check("/join", Page::Join { token: None });
         check("/join/", Page::Join { token: None });
+        check("/lobby", Page::Lobby);
+        check("/new", Page::NewConference);
     }
 
     #[test]
@@ -160,8 +192,13 @@ mod tests {
             &format!("/conference/{id}/"),
             Page::Conference { id: id.to_owned() },
         );
+        check(
+            &format!("/conference/{id}/room"),
+            Page::Room { id: id.to_owned() },
+        );
         check("/conference/", Page::NotFound);
         check("/conference/a/b", Page::NotFound);
+        check(&format!("/conference/{id}/other"), Page::NotFound);
     }
 
     #[test]

@@ -451,6 +451,65 @@ pub fn read_title<T: ReadTxn>(txn: &T) -> Option<String> {
     }
 }
 
+/// A heading of the board, as [`META`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadingEntry {
+    pub key: String,
+    pub title: String,
+}
+
+/// A child the conference is about, as [`META`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildEntry {
+    pub id: ChildId,
+    pub name: String,
+}
+
+/// Reads a list of small maps from [`META`], keeping the entries `read` accepts.
+fn read_meta_list<T: ReadTxn, E>(
+    txn: &T,
+    key: &str,
+    read: impl Fn(&dyn Fn(&str) -> Option<String>) -> Option<E>,
+) -> Vec<E> {
+    let Some(meta) = txn.get_map(META) else {
+        return Vec::new();
+    };
+    let Some(Out::Any(Any::Array(list))) = meta.get(txn, key) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|entry| {
+            let Any::Map(fields) = entry else {
+                return None;
+            };
+            read(&|k: &str| match fields.get(k) {
+                Some(Any::String(s)) => Some(s.to_string()),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// The board's headings, in the order the template gives them.
+pub fn read_headings<T: ReadTxn>(txn: &T) -> Vec<HeadingEntry> {
+    read_meta_list(txn, meta::HEADINGS, |field| {
+        Some(HeadingEntry {
+            key: field("key")?,
+            title: field("title")?,
+        })
+    })
+}
+
+/// The children the conference is about, in the order the chair gave them.
+pub fn read_children<T: ReadTxn>(txn: &T) -> Vec<ChildEntry> {
+    read_meta_list(txn, meta::CHILDREN, |field| {
+        Some(ChildEntry {
+            id: ChildId::from_str(&field("id")?).ok()?,
+            name: field("name")?,
+        })
+    })
+}
+
 /// Adds or updates a participant in [`ROSTER`]. Server only.
 pub fn write_participant(txn: &mut TransactionMut, participant: &Participant) {
     let mut entry = std::collections::HashMap::from([
@@ -495,4 +554,48 @@ pub fn read_roster<T: ReadTxn>(txn: &T) -> Vec<Participant> {
         .collect();
     people.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
     people
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Child, ConferenceId, ConferenceKind};
+    use yrs::Transact;
+
+    #[test]
+    fn the_details_written_for_a_conference_read_back() {
+        let alex = Child {
+            id: ChildId(uuid::Uuid::from_u128(1)),
+            name: "Alex".into(),
+            date_of_birth: None,
+        };
+        let conference = Conference {
+            id: ConferenceId(uuid::Uuid::from_u128(2)),
+            title: "Alex Taylor".into(),
+            kind: ConferenceKind::Initial,
+            scheduled_start: time::macros::datetime!(2030-03-04 10:00 UTC),
+            children: vec![alex.clone()],
+            headings: HeadingsTemplate::SignsOfSafety,
+            phase: Phase::PreMeet,
+        };
+        let doc = Doc::new();
+        write_meta(&mut doc.transact_mut(), &conference);
+        let txn = doc.transact();
+        assert_eq!(read_title(&txn).as_deref(), Some("Alex Taylor"));
+        assert_eq!(read_phase(&txn), Some(Phase::PreMeet));
+        let keys: Vec<String> = read_headings(&txn).into_iter().map(|h| h.key).collect();
+        let expected: Vec<&str> = HeadingsTemplate::SignsOfSafety
+            .headings()
+            .iter()
+            .map(|h| h.key)
+            .collect();
+        assert_eq!(keys, expected);
+        assert_eq!(
+            read_children(&txn),
+            [ChildEntry {
+                id: alex.id,
+                name: "Alex".into()
+            }]
+        );
+    }
 }

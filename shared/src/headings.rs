@@ -75,6 +75,15 @@ impl HeadingsTemplate {
         Self::StrengtheningFamilies,
     ];
 
+    /// The name used in the API, as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FourHeadings => "four_headings",
+            Self::SignsOfSafety => "signs_of_safety",
+            Self::StrengtheningFamilies => "strengthening_families",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::FourHeadings => "Four headings",

@@ -37,6 +37,23 @@ pub enum Refusal {
     Incomplete,
 }
 
+/// Whether `role` may add items to the board.
+pub fn adds_items(role: Role) -> bool {
+    matches!(role, Role::Chair | Role::MinuteTaker | Role::Professional)
+}
+
+/// Whether `role` may change and delete everyone's items (and write the plan),
+/// not only its own.
+pub fn changes_every_item(role: Role) -> bool {
+    matches!(role, Role::Chair | Role::MinuteTaker)
+}
+
+/// Whether someone with `role` and participant id `me` may change an item added by
+/// `author`.
+pub fn may_change_item(role: Role, me: &str, author: Option<&str>) -> bool {
+    changes_every_item(role) || (adds_items(role) && author == Some(me))
+}
+
 /// A board entry as it is after the transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryNow {
@@ -63,8 +80,8 @@ pub fn check_update(
         return Err(Refusal::UnknownPart(root.clone()));
     }
     let sender = sender.to_string();
-    let writes_board = matches!(role, Role::Chair | Role::MinuteTaker | Role::Professional);
-    let writes_all = matches!(role, Role::Chair | Role::MinuteTaker);
+    let writes_board = adds_items(role);
+    let writes_all = changes_every_item(role);
     for change in &changes.changes {
         let place = &change.place;
         match place.root.as_ref() {
