@@ -83,8 +83,28 @@ export async function startServer({
     for (let attempt = 1; attempt <= 3; attempt++) {
       const port = await freePort();
       try {
-        const server = await launch({ dataDir, port, logPath, startTimeoutMs });
-        return { ...server, chair };
+        let current = await launch({ dataDir, port, logPath, startTimeoutMs });
+        return {
+          chair,
+          baseUrl: current.baseUrl,
+          wsBaseUrl: current.wsBaseUrl,
+          port,
+          dataDir,
+          logPath,
+          get alive() {
+            return current.alive;
+          },
+          logTail: () => current.logTail(),
+          stop: () => current.stop(),
+          /**
+           * Stops the server (gracefully, or with `signal` such as 'SIGKILL') and
+           * starts it again on the same port and database.
+           */
+          async restart({ signal = 'SIGTERM' } = {}) {
+            await current.halt(signal);
+            current = await launch({ dataDir, port, logPath, startTimeoutMs });
+          },
+        };
       } catch (error) {
         lastError = error;
         if (!error.exitedEarly) break;
@@ -167,20 +187,28 @@ async function launch({ dataDir, port, logPath, startTimeoutMs }) {
   });
 
   const baseUrl = `http://${listen}`;
-  let stopping;
-  const stop = () => {
-    stopping ??= (async () => {
+  let halting;
+  // Stops the process (SIGTERM, or `signal`), keeping its data.
+  const halt = (signal = 'SIGTERM') => {
+    halting ??= (async () => {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
+        child.kill(signal);
         const timedOut = Symbol('timed out');
         const outcome = await Promise.race([exited, delay(5_000, timedOut)]);
         if (outcome === timedOut) {
-          keep('e2e: the server did not stop within 5 s of SIGTERM; killing it\n');
+          keep(`e2e: the server did not stop within 5 s of ${signal}; killing it\n`);
           child.kill('SIGKILL');
           await Promise.race([exited, delay(5_000)]);
         }
       }
       await new Promise((resolve) => log.end(resolve));
+    })();
+    return halting;
+  };
+  let stopping;
+  const stop = () => {
+    stopping ??= (async () => {
+      await halt();
       await fsp.rm(dataDir, { recursive: true, force: true });
     })();
     return stopping;
@@ -225,6 +253,7 @@ async function launch({ dataDir, port, logPath, startTimeoutMs }) {
     logTail: () => tail.join('\n'),
     /** SIGTERM, then SIGKILL after 5 s; removes the data directory. Safe to call twice. */
     stop,
+    halt,
   };
 }
 
