@@ -512,7 +512,6 @@ impl Live {
         let restored = {
             let mut state = self.state.borrow_mut();
             state.in_step = true;
-            state.failures = 0;
             state.set.connection.set(Connection::Connected);
             state.restored.take()
         };
@@ -528,12 +527,6 @@ impl Live {
                 let number = state.next_number;
                 state.next_number = state.next_number.wrapping_add(1);
                 state.unsaved.push(Unsaved { number, update });
-                if let (Some(socket), Some(last)) = (state.socket.clone(), state.unsaved.last()) {
-                    send(
-                        &socket,
-                        &Message::Sync(SyncMessage::Update(last.update.clone())),
-                    );
-                }
             } else {
                 state.unsaved.clear();
                 state.keep_unsaved();
@@ -543,9 +536,15 @@ impl Live {
         }
         let mut state = self.state.borrow_mut();
         if state.unsaved.is_empty() {
+            state.failures = 0;
             state.set_saving(Saving::AllSaved);
         } else if let Some(socket) = state.socket.clone() {
-            // Whatever we had was sent with our SyncStep2 or just now.
+            // Send everything not yet confirmed, whatever our SyncStep2 carried: the
+            // server ignores what it already has.
+            let updates: Vec<&[u8]> = state.unsaved.iter().map(|u| u.update.as_slice()).collect();
+            if let Ok(merged) = yrs::merge_updates_v1(&updates) {
+                send(&socket, &Message::Sync(SyncMessage::Update(merged)));
+            }
             ask_saved(&state, &socket);
             state.set_saving(Saving::Sending);
         }
@@ -553,6 +552,7 @@ impl Live {
 
     fn saved(&self, number: u32) {
         let mut state = self.state.borrow_mut();
+        state.failures = 0;
         // Numbers only go up (wrapping after four thousand million changes).
         state
             .unsaved
@@ -565,16 +565,12 @@ impl Live {
 
     fn refused(&self, reason: String) {
         if reason == protocol::NOT_SAVED {
-            // Not wrong, just not stored: keep it, and send it again by
-            // connecting again a little later (the server asks for what it lacks).
-            let socket = {
-                let mut state = self.state.borrow_mut();
-                state.set_saving(Saving::Retrying);
-                state.socket.clone()
-            };
-            if let Some(socket) = socket {
-                let _ = socket.close();
-            }
+            // Not wrong, just not stored: keep it, and send it again by connecting
+            // again a little later (the server asks for what it lacks). Nothing more
+            // is read from this connection: later refusals on it would only be of
+            // changes that built on this one.
+            self.state.borrow_mut().set_saving(Saving::Retrying);
+            self.drop_connection();
             return;
         }
         web_sys::console::warn_1(
@@ -582,7 +578,7 @@ impl Live {
         );
         // A refused change stays in our copy and every later change would build on
         // it: start again from the server's copy.
-        let socket = {
+        {
             let mut state = self.state.borrow_mut();
             state.unsaved.clear();
             state.restored = None;
@@ -590,12 +586,22 @@ impl Live {
             state.doc = new_doc();
             state.set.refused.set(Some(reason));
             state.set_saving(Saving::AllSaved);
-            state.socket.clone()
-        };
+        }
         self.changed();
+        self.drop_connection();
+    }
+
+    /// Closes the connection from our side, reading nothing more from it, and
+    /// connects again.
+    fn drop_connection(&self) {
+        let socket = self.state.borrow_mut().socket.take();
         if let Some(socket) = socket {
+            socket.set_onopen(None);
+            socket.set_onmessage(None);
+            socket.set_onclose(None);
             let _ = socket.close();
         }
+        self.closed(1000);
     }
 
     fn closed(&self, code: u16) {
