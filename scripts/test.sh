@@ -43,4 +43,11 @@ cargo build -p roundtable-server --bin roundtable
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 (cd e2e && ROUNDTABLE_BIN="$root/target/debug/roundtable" npm test)
 
+say "load generator: lints and a few seconds against the real server"
+# Not a benchmark: it fails if the generator is wrong or an edit does not reach
+# every other client.
+cargo clippy -p roundtable-loadgen --all-targets -- -D warnings
+cargo build -p roundtable-loadgen
+bash bench/smoke.sh "$root/target/debug"
+
 say "all tests passed in $((SECONDS - started)) s"
