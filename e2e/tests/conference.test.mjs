@@ -10,8 +10,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { accessibilityViolations, launchChromium, openPage, screenshot } from '../lib/browser.mjs';
+import { createConference, signIn } from '../lib/api.mjs';
 import { startServer } from '../lib/server.mjs';
 import { waitFor } from '../lib/wait.mjs';
+import { addItem as addItemByYjs, connect } from '../lib/yjs.mjs';
 
 const PHONE = { width: 390, height: 844 };
 const LAPTOP = { width: 1366, height: 768 };
@@ -165,6 +167,7 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
     await waitFor(async () => (await chairText.inputValue()) === merged, { what: "the merged words on the chair's screen", timeoutMs: 10_000 });
 
     // The chair records which child it is about, then closes the editor.
+    await assertAccessible(chair.page, 'the board with an item being changed');
     await chair.page.getByLabel('Alex', { exact: true }).check();
     await chair.page.getByRole('button', { name: 'Done' }).click();
     await priya.page.getByRole('button', { name: 'Done' }).click();
@@ -191,6 +194,23 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
     const worries = ['Mum is worried about money', 'Dad has been drinking most evenings'];
     await waitForItems(priya.page, WORRIES, worries, 'the professional');
 
+    // A third worry goes under another heading, said by an agency, and a fourth is
+    // deleted.
+    await addItem(chair.page, WORRIES, 'The flat is cold');
+    await chair.page.getByRole('button', { name: 'Change “The flat is cold”' }).click();
+    await chair.page.getByLabel('Heading').selectOption({ label: 'Complicating factors' });
+    await chair.page.getByLabel('Or an agency that is not here').fill('Housing');
+    await chair.page.getByLabel('Or an agency that is not here').press('Tab');
+    await chair.page.getByRole('button', { name: 'Done' }).click();
+    await waitForItems(jo.page, 'Complicating factors', ['The flat is cold'], 'the parent');
+    await jo.page.getByText('Said by Housing').waitFor();
+    await addItem(chair.page, WORRIES, 'Written by mistake');
+    await waitForItems(priya.page, WORRIES, [...worries, 'Written by mistake'], 'the professional');
+    await chair.page.getByRole('button', { name: 'Change “Written by mistake”' }).click();
+    await chair.page.getByRole('button', { name: 'Delete' }).click();
+    await chair.page.getByRole('button', { name: 'Yes, delete it' }).click();
+    await waitForItems(priya.page, WORRIES, worries, 'the professional');
+
     // The parent sees everything and can change nothing.
     await waitForItems(jo.page, WORRIES, worries, 'the parent');
     await jo.page.getByText('is typing here').waitFor({ state: 'detached' });
@@ -200,7 +220,7 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
     await assertAccessible(chair.page, "the chair's board");
 
     // The wall shows every item under its heading.
-    for (const text of [...worries, merged]) {
+    for (const text of [...worries, merged, 'The flat is cold']) {
       await wall.page.locator('.room-heading li', { hasText: text }).waitFor();
     }
     await screenshot(wall.page, 'room-view-1920x1080');
@@ -214,6 +234,7 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
     await chair.page.reload();
     await waitForItems(chair.page, WORRIES, worries, 'the chair after the restart');
     await waitForItems(chair.page, WORKING_WELL, [merged], 'the chair after the restart');
+    await waitForItems(chair.page, 'Complicating factors', ['The flat is cold'], 'the chair after the restart');
 
     for (const person of [chair, priya, jo, wall]) {
       assert.deepEqual(person.problems, [], 'no errors in the browser');
@@ -271,5 +292,49 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
     await dev.page.getByText('All changes saved').waitFor({ timeout: 15_000 });
     await waitForItems(chair.page, WORRIES, ['Kai has missed three health checks'], 'the chair');
     await waitForItems(dev.page, WORRIES, ['Kai has missed three health checks'], 'the professional');
+  });
+
+  test('the room view keeps a full board on the screen by making the words smaller', { timeout: 60_000 }, async (t) => {
+    const cookie = await signIn(server);
+    const {
+      conference,
+      invited: [minutes],
+    } = await createConference(server, cookie, {
+      title: 'A long meeting',
+      participants: [{ name: 'Ali Minutes', role: 'minute_taker' }],
+    });
+    const wall = await openPage(browser, t, { viewport: WALL });
+    const [name, value] = cookie.split('=');
+    await wall.context.addCookies([{ name, value, url: server.baseUrl }]);
+    await wall.page.goto(`${server.baseUrl}/conference/${conference.id}/room`);
+    await wall.page.getByText('Connected', { exact: true }).waitFor();
+    const size = () =>
+      wall.page.locator('.room-board').evaluate((board) => parseFloat(getComputedStyle(board).fontSize));
+    const full = await size();
+
+    // A stock Yjs client writes forty long items, as a busy meeting would.
+    const ali = await connect(server, conference.id, { bearer: minutes.token });
+    t.after(() => ali.close());
+    ali.doc.transact(() => {
+      for (let i = 0; i < 40; i++) {
+        addItemByYjs(ali.doc, {
+          id: `long-${i}`,
+          heading: ['worries', 'complicating', 'working_well', 'next_steps'][i % 4],
+          position: `8${String(i).padStart(2, '0')}`,
+          text: `Item ${i}: something said at length about what has happened at home and at school`,
+          author: minutes.participant.id,
+        });
+      }
+    });
+    await wall.page.locator('.room-heading li', { hasText: 'Item 39:' }).waitFor();
+    await waitFor(
+      () =>
+        wall.page.locator('.room-heading').evaluateAll((columns) =>
+          columns.every((c) => c.scrollHeight <= c.clientHeight + 1),
+        ),
+      { what: 'every heading to fit on the screen' },
+    );
+    assert.ok((await size()) < full, 'the words got smaller to fit');
+    assert.deepEqual(wall.problems, []);
   });
 });
