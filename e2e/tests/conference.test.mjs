@@ -43,6 +43,15 @@ async function waitForItems(page, heading, expected, who) {
   );
 }
 
+/** Signs the chair in on the home page and opens the form for a new conference. */
+async function startNewConference(page, server) {
+  await page.goto(server.baseUrl);
+  await page.getByLabel('Email address').fill(server.chair.email);
+  await page.getByLabel('Password').fill(server.chair.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'Set up a new conference' }).click();
+}
+
 /** Adds an item under a heading with the form below it. */
 async function addItem(page, heading, text) {
   const field = page.getByLabel(`Add to “${heading}”`);
@@ -66,11 +75,7 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
   test('the chair, a professional, a parent and the room view share one live board', { timeout: 140_000 }, async (t) => {
     // The chair signs in and sets up the conference.
     const chair = await openPage(browser, t, { viewport: LAPTOP });
-    await chair.page.goto(server.baseUrl);
-    await chair.page.getByLabel('Email address').fill(server.chair.email);
-    await chair.page.getByLabel('Password').fill(server.chair.password);
-    await chair.page.getByRole('button', { name: 'Sign in' }).click();
-    await chair.page.getByRole('link', { name: 'Set up a new conference' }).click();
+    await startNewConference(chair.page, server);
     await chair.page.getByRole('heading', { name: 'New conference' }).waitFor();
     await assertAccessible(chair.page, 'the new conference form');
 
@@ -243,11 +248,7 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
 
   test("a professional's words written while cut off are kept through a reload and sent later", { timeout: 60_000 }, async (t) => {
     const chair = await openPage(browser, t, { viewport: LAPTOP });
-    await chair.page.goto(server.baseUrl);
-    await chair.page.getByLabel('Email address').fill(server.chair.email);
-    await chair.page.getByLabel('Password').fill(server.chair.password);
-    await chair.page.getByRole('button', { name: 'Sign in' }).click();
-    await chair.page.getByRole('link', { name: 'Set up a new conference' }).click();
+    await startNewConference(chair.page, server);
     await chair.page.getByLabel('Title').fill('Jones family');
     await chair.page.getByLabel('Date', { exact: true }).fill('2030-05-06');
     await chair.page.locator('#child-0-name').fill('Kai');
