@@ -9,7 +9,8 @@
 //! - who may write which part of the document ([`permissions`]);
 //! - a sans-IO reader of incoming Yjs updates that tells which parts of the document an
 //!   update touches, so the server can refuse it before applying it ([`guard`]);
-//! - Roundtable's optional additions to the sync protocol ([`protocol`]).
+//! - Roundtable's optional additions to the sync protocol ([`protocol`]);
+//! - the safety scale's subjects, words, life and summary ([`scale`]).
 
 pub mod doc;
 pub mod guard;
@@ -18,5 +19,6 @@ pub mod model;
 pub mod order;
 pub mod permissions;
 pub mod protocol;
+pub mod scale;
 
 pub use model::*;
