@@ -61,9 +61,9 @@ run() {
     local duration=${DURATION:-10} repeats=${REPEATS:-3}
     local results=${RESULTS:-$root/bench/results/$(date +%Y%m%d-%H%M%S)}
     mkdir -p "$results"
-    local data
-    data=$(mktemp -d)
-    trap 'stop_server; rm -rf "$data"' EXIT
+    # Global, not local: the exit trap runs after this function has returned.
+    run_data=$(mktemp -d)
+    trap 'stop_server; rm -rf "$run_data"' EXIT
     {
         echo "date: $(date -Iseconds)"
         echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') × $(nproc)"
@@ -80,8 +80,8 @@ run() {
             # machine's load touches all of them alike.
             for target in $targets; do
                 say "$target: $rooms rooms × $clients clients at $rate edits/s, run $n"
-                rm -rf "${data:?}"/*
-                start_server "$target" "$data/$target"
+                rm -rf "${run_data:?}"/*
+                start_server "$target" "$run_data/$target"
                 "$load_bin" "${LOAD_ARGS[@]}" --rooms "$rooms" --clients "$clients" \
                     --rate "$rate" --duration "$duration" --server-pid "$SERVER_PID" \
                     --label "$target rate=$rate run=$n" \

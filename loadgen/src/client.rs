@@ -11,6 +11,7 @@ use roundtable_shared::doc::{Board, NewItem};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact};
@@ -95,7 +96,9 @@ async fn open(spec: &ClientSpec, counters: &Counters) -> Result<Socket, ClientEr
     loop {
         let error = match request(spec) {
             Ok(request) => {
-                match tokio_tungstenite::connect_async_with_config(request, None, true).await {
+                match tokio_tungstenite::connect_async_with_config(request, Some(config()), true)
+                    .await
+                {
                     Ok((socket, _)) => return Ok(socket),
                     Err(error) => error,
                 }
@@ -112,6 +115,15 @@ async fn open(spec: &ClientSpec, counters: &Counters) -> Result<Socket, ClientEr
         counters.connect_retries.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
     }
+}
+
+/// Small socket buffers. tungstenite zero-fills its whole read buffer (128 KiB by
+/// default) before every read from the socket; the messages here are tens of bytes,
+/// and with the default the generator spent most of its time in memset.
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
 }
 
 fn request(
