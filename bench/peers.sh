@@ -11,8 +11,8 @@
 #   TARGETS   servers to run           [roundtable y-websocket hocuspocus y-sweet]
 #   ROOMS     rooms                    [20]
 #   CLIENTS   clients per room         [20]
-#   RATES     edits/s per client, each a separate run   [1 2 4]
-#   DURATION  seconds of editing per run                [10]
+#   RATES     edits/s per client, each a separate run   [0.25 0.5 1 2 4]
+#   DURATION  seconds of editing per run                [8]
 #   REPEATS   runs per server and rate                  [3]
 #   RESULTS   where the JSON reports go  [bench/results/<date-time>]
 # Every run starts a fresh server on a free 127.0.0.1 port and stops it afterwards.
@@ -57,8 +57,8 @@ install() {
 
 run() {
     local targets=${TARGETS:-roundtable y-websocket hocuspocus y-sweet}
-    local rooms=${ROOMS:-20} clients=${CLIENTS:-20} rates=${RATES:-1 2 4}
-    local duration=${DURATION:-10} repeats=${REPEATS:-3}
+    local rooms=${ROOMS:-20} clients=${CLIENTS:-20} rates=${RATES:-0.25 0.5 1 2 4}
+    local duration=${DURATION:-8} repeats=${REPEATS:-3}
     local results=${RESULTS:-$root/bench/results/$(date +%Y%m%d-%H%M%S)}
     mkdir -p "$results"
     # Global, not local: the exit trap runs after this function has returned.
