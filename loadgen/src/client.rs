@@ -23,8 +23,8 @@ use crate::track::{RoomTracker, reach};
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// The heading every item goes under: one all four templates' first columns share
-/// would not exist, but the peers do not check, and Roundtable's four headings have it.
+/// The heading every item goes under: one of the four-headings template that the
+/// Roundtable conferences are created with. The peers do not check headings.
 const HEADING: &str = "worries";
 const CONNECT_ATTEMPTS: u32 = 6;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
