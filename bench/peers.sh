@@ -9,6 +9,7 @@
 #
 # The workload is set by environment variables (defaults in brackets):
 #   TARGETS   servers to run           [roundtable y-websocket hocuspocus y-sweet]
+#             (also y-websocket-leveldb: @y/websocket-server storing to LevelDB)
 #   ROOMS     rooms                    [20]
 #   CLIENTS   clients per room         [20]
 #   RATES     edits/s per client, each a separate run   [0.25 0.5 1 2 4]

@@ -32,14 +32,17 @@ wait_port() {
     done
 }
 
-# start_server KIND DATA_DIR: KIND is roundtable, y-websocket, hocuspocus or y-sweet.
-# ROUNDTABLE_BIN must name the roundtable binary for KIND roundtable.
+# start_server KIND DATA_DIR: KIND is roundtable, y-websocket, y-websocket-leveldb,
+# hocuspocus or y-sweet. ROUNDTABLE_BIN must name the roundtable binary for KIND
+# roundtable.
 start_server() {
     local kind=$1 data=$2
     mkdir -p "$data"
     SERVER_PORT=$(free_port)
     SERVER_LOG="$data/server.log"
-    LOAD_ARGS=(--target "$kind" --addr "127.0.0.1:$SERVER_PORT")
+    # The generator's target is the protocol spoken; a variant of a server speaks
+    # its protocol.
+    LOAD_ARGS=(--target "${kind%-leveldb}" --addr "127.0.0.1:$SERVER_PORT")
     case $kind in
         roundtable)
             printf '%s' "$ROUNDTABLE_LOAD_CHAIR_PASSWORD" |
@@ -51,6 +54,12 @@ start_server() {
         y-websocket)
             # No YPERSISTENCE: the server as it comes, keeping documents in memory.
             HOST=127.0.0.1 PORT=$SERVER_PORT \
+                node "$PEERS_DIR/node/node_modules/@y/websocket-server/src/server.js" >"$SERVER_LOG" 2>&1 &
+            ;;
+        y-websocket-leveldb)
+            # Its own persistence: every update is appended to LevelDB as it is
+            # applied, without waiting for the write before relaying.
+            YPERSISTENCE="$data/leveldb" HOST=127.0.0.1 PORT=$SERVER_PORT \
                 node "$PEERS_DIR/node/node_modules/@y/websocket-server/src/server.js" >"$SERVER_LOG" 2>&1 &
             ;;
         hocuspocus)

@@ -30,7 +30,10 @@ def main(folder):
     groups = defaultdict(list)
     for path in sorted(Path(folder).glob("*.json")):
         report = json.loads(path.read_text())
-        key = (report["target"], report["rooms"], report["clients_per_room"], report["rate_per_client"])
+        # The label starts with the server as bench/peers.sh names it, which tells
+        # variants of one protocol apart (y-websocket with and without LevelDB).
+        server = (report.get("label") or report["target"]).split()[0]
+        key = (server, report["rooms"], report["clients_per_room"], report["rate_per_client"])
         groups[key].append(report)
     if not groups:
         print(f"no reports in {folder}")
