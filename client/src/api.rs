@@ -23,8 +23,8 @@ pub struct Chair {
     pub email: String,
 }
 
-/// A participant who has joined a conference, as `GET /api/me` or
-/// `POST /api/join` describe them.
+/// A participant in a conference, as `GET /api/me`, `POST /api/join`, the lobby
+/// and the chair's list of people describe them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Participant {
     pub id: String,
@@ -34,6 +34,8 @@ pub struct Participant {
     pub role: Option<String>,
     #[serde(default)]
     pub agency: Option<String>,
+    /// `invited`, `admitted`, `waiting`, `turned_away` or `removed`.
+    pub status: String,
 }
 
 /// Who the server says this browser belongs to (`GET /api/me`).
@@ -189,18 +191,6 @@ pub struct You {
     pub role: String,
 }
 
-/// Someone in a conference, as the chair sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Person {
-    pub id: String,
-    pub name: String,
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub agency: Option<String>,
-    pub status: String,
-}
-
 /// `GET /api/conferences/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Conference {
@@ -211,13 +201,13 @@ pub struct Conference {
     pub you: You,
     /// Everyone, for the chair only.
     #[serde(default)]
-    pub participants: Option<Vec<Person>>,
+    pub participants: Option<Vec<Participant>>,
 }
 
 /// Someone invited, with their personal link (shown once).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Invited {
-    pub participant: Person,
+    pub participant: Participant,
     pub join_link: String,
 }
 
@@ -275,7 +265,7 @@ pub async fn set_phase(id: &str, phase: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /api/conferences/{id}/lobby`: who is waiting to be let in.
-pub async fn lobby(id: &str) -> Result<Vec<Person>, ApiError> {
+pub async fn lobby(id: &str) -> Result<Vec<Participant>, ApiError> {
     let answer = send("GET", &format!("/api/conferences/{id}/lobby"), None).await?;
     parse(&answer)
 }
@@ -416,7 +406,7 @@ mod tests {
     fn a_participant_is_read_from_me() {
         let me: Me = serde_json::from_str(
             r#"{"kind":"participant","id":"p1","name":"Jo","role":"parent",
-                "conference_id":"k1","admitted":false}"#,
+                "conference_id":"k1","status":"waiting","admitted":false}"#,
         )
         .unwrap();
         let Me::Participant {

@@ -4,7 +4,7 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use roundtable_shared::model::{Phase, Role};
 
-use crate::api::{self, Invited, NewParticipant, Person};
+use crate::api::{self, Invited, NewParticipant, Participant};
 
 /// How often the chair's screen asks who is waiting in the lobby.
 const LOBBY_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
@@ -101,7 +101,7 @@ pub fn next_phase(now: Option<Phase>) -> Phase {
 /// People waiting to be let in, who joined from the room code.
 #[component]
 fn Lobby(conference_id: String) -> impl IntoView {
-    let (waiting, set_waiting) = signal(Vec::<Person>::new());
+    let (waiting, set_waiting) = signal(Vec::<Participant>::new());
     let (problem, set_problem) = signal(None::<String>);
     let refresh = {
         let conference_id = conference_id.clone();
@@ -163,7 +163,7 @@ fn Lobby(conference_id: String) -> impl IntoView {
 #[component]
 fn WaitingPerson(
     conference_id: String,
-    person: Person,
+    person: Participant,
     on_done: impl Fn() + Clone + Send + Sync + 'static,
     set_problem: WriteSignal<Option<String>>,
 ) -> impl IntoView {
@@ -230,7 +230,7 @@ fn WaitingPerson(
 /// invite someone else.
 #[component]
 fn People(conference_id: String) -> impl IntoView {
-    let (people, set_people) = signal(Vec::<Person>::new());
+    let (people, set_people) = signal(Vec::<Participant>::new());
     let (link, set_link) = signal(None::<Invited>);
     let (problem, set_problem) = signal(None::<String>);
     let load = {

@@ -542,8 +542,17 @@ impl Live {
             // Send everything not yet confirmed, whatever our SyncStep2 carried: the
             // server ignores what it already has.
             let updates: Vec<&[u8]> = state.unsaved.iter().map(|u| u.update.as_slice()).collect();
-            if let Ok(merged) = yrs::merge_updates_v1(&updates) {
-                send(&socket, &Message::Sync(SyncMessage::Update(merged)));
+            match yrs::merge_updates_v1(&updates) {
+                Ok(merged) => send(&socket, &Message::Sync(SyncMessage::Update(merged))),
+                // Updates that will not merge are still sent, one by one.
+                Err(_) => {
+                    for update in updates {
+                        send(
+                            &socket,
+                            &Message::Sync(SyncMessage::Update(update.to_vec())),
+                        );
+                    }
+                }
             }
             ask_saved(&state, &socket);
             state.set_saving(Saving::Sending);

@@ -437,7 +437,7 @@ fn Editor(id: String) -> impl IntoView {
                                     .into_iter()
                                     .map(|child| {
                                         let child_id = child.id.to_string();
-                                        let box_id = format!("item-{}-child-{child_id}", item.with_untracked(|i| i.as_ref().map(|i| i.id.clone()).unwrap_or_default()));
+                                        let box_id = format!("item-{id}-child-{child_id}");
                                         let checked = concerns(&child_id);
                                         let set_child = set_child.clone();
                                         view! {
