@@ -70,6 +70,7 @@ impl Running {
     pub async fn stop(self) -> std::io::Result<()> {
         // WebSockets stay open until told to close; graceful shutdown waits for them.
         self.state.rooms.close_all().await;
+        self.state.notices.close_all();
         let _ = self.shutdown.send(());
         let result = self.task.await.unwrap_or(Ok(()));
         self.state.rooms.flush().await;
@@ -94,6 +95,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         storage,
         rooms,
         config: Arc::new(config),
+        notices: Arc::new(state::Notices::default()),
     };
     let router = app(state.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,9 @@ use roundtable_shared::{ChairId, ConferenceId, ParticipantId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
+mod scales;
+pub use scales::{AuditEvent, AuditRow, OpenRefused, ScaleRow, VoteOutcome, VoteRow};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database error: {0}")]

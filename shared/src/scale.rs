@@ -5,8 +5,11 @@
 //! close), privately; the chair then reveals all the scores together.
 
 use serde::{Deserialize, Serialize};
+use yrs::encoding::serde::{from_any, to_any};
+use yrs::{Any, Map, MapPrelim, MapRef, Out, ReadTxn, TransactionMut, WriteTxn};
 
-use crate::model::{ChildId, Score};
+use crate::doc::SCALES;
+use crate::model::{ChildId, ParticipantId, Role, Score};
 
 /// What a scale asks about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +159,180 @@ impl Summary {
     }
 }
 
+/// One person's score, as shown once the scale is revealed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealedScore {
+    pub participant: ParticipantId,
+    pub name: String,
+    pub role: Role,
+    pub score: Score,
+    /// Why they gave it, in their own words, if they said.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The chair entered it for someone without a phone.
+    #[serde(default)]
+    pub entered_by_chair: bool,
+}
+
+/// The revealed scores of the same question at the previous conference, shown beside
+/// a review conference's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousScores {
+    pub conference_title: String,
+    /// When that conference was held (RFC 3339).
+    pub held: String,
+    pub scores: Vec<RevealedScore>,
+}
+
+/// A safety scale as the shared document holds it. Before the reveal it carries how
+/// many people have scored, never the scores: those stay on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleEntry {
+    pub id: String,
+    /// 1 for the conference's first scale, then 2, 3, …
+    pub number: u32,
+    pub subject: ScaleSubject,
+    /// Who or what is scored, in words: a child's name, "the children", or the danger
+    /// statement.
+    pub about: String,
+    pub wording: ScaleWording,
+    pub status: ScaleStatus,
+    /// How many people have scored.
+    pub scored: u32,
+    /// Every score, once revealed; empty before.
+    pub results: Vec<RevealedScore>,
+    pub previous: Option<PreviousScores>,
+}
+
+/// Entries of a scale's map in [`SCALES`].
+pub mod entry {
+    pub const NUMBER: &str = "number";
+    pub const SUBJECT: &str = "subject";
+    pub const ABOUT: &str = "about";
+    pub const WORDING: &str = "wording";
+    pub const STATUS: &str = "status";
+    pub const SCORED: &str = "scored";
+    pub const RESULTS: &str = "results";
+    pub const PREVIOUS: &str = "previous";
+}
+
+fn any_of<T: Serialize>(value: &T) -> Any {
+    // Our types are plain data: strings, numbers, lists and maps.
+    to_any(value).unwrap_or(Any::Null)
+}
+
+fn scale_map<T: ReadTxn>(txn: &T, id: &str) -> Option<MapRef> {
+    match txn.get_map(SCALES)?.get(txn, id) {
+        Some(Out::YMap(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// Writes a new scale into [`SCALES`]. Server only.
+pub fn write_scale(txn: &mut TransactionMut, scale: &ScaleEntry) {
+    let mut fields: Vec<(&str, yrs::In)> = vec![
+        (
+            entry::NUMBER,
+            yrs::In::Any(Any::from(i64::from(scale.number))),
+        ),
+        (entry::SUBJECT, yrs::In::Any(any_of(&scale.subject))),
+        (entry::ABOUT, yrs::In::Any(Any::from(scale.about.as_str()))),
+        (entry::WORDING, yrs::In::Any(any_of(&scale.wording))),
+        (
+            entry::STATUS,
+            yrs::In::Any(Any::from(scale.status.as_str())),
+        ),
+        (
+            entry::SCORED,
+            yrs::In::Any(Any::from(i64::from(scale.scored))),
+        ),
+    ];
+    if !scale.results.is_empty() {
+        fields.push((entry::RESULTS, yrs::In::Any(any_of(&scale.results))));
+    }
+    if let Some(previous) = &scale.previous {
+        fields.push((entry::PREVIOUS, yrs::In::Any(any_of(previous))));
+    }
+    let prelim: MapPrelim = fields.into_iter().collect();
+    txn.get_or_insert_map(SCALES)
+        .insert(txn, scale.id.as_str(), prelim);
+}
+
+/// Sets how many people have scored. The count only ever rises (a changed score is
+/// still one score), so a late write of an older count never lowers it. Server only.
+pub fn write_scored(txn: &mut TransactionMut, id: &str, scored: u32) {
+    if let Some(map) = scale_map(txn, id) {
+        let now = read_u32(txn, &map, entry::SCORED).unwrap_or(0);
+        if scored > now {
+            map.insert(txn, entry::SCORED, Any::from(i64::from(scored)));
+        }
+    }
+}
+
+/// Sets where the scale is in its life, with the scores once revealed. Server only.
+pub fn write_status(
+    txn: &mut TransactionMut,
+    id: &str,
+    status: ScaleStatus,
+    results: &[RevealedScore],
+) {
+    if let Some(map) = scale_map(txn, id) {
+        map.insert(txn, entry::STATUS, Any::from(status.as_str()));
+        if status == ScaleStatus::Revealed {
+            map.insert(txn, entry::SCORED, Any::from(results.len() as i64));
+            map.insert(txn, entry::RESULTS, any_of(&results));
+        }
+    }
+}
+
+fn read_u32<T: ReadTxn>(txn: &T, map: &MapRef, key: &str) -> Option<u32> {
+    match map.get(txn, key)? {
+        Out::Any(Any::Number(n)) => n.as_i64().and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    }
+}
+
+fn read_any<T: ReadTxn, V: serde::de::DeserializeOwned>(
+    txn: &T,
+    map: &MapRef,
+    key: &str,
+) -> Option<V> {
+    match map.get(txn, key)? {
+        Out::Any(any) => from_any(&any).ok(),
+        _ => None,
+    }
+}
+
+/// Every scale of the conference, first opened first. A scale the document holds in
+/// a shape this version does not understand is left out rather than guessed at.
+pub fn read_scales<T: ReadTxn>(txn: &T) -> Vec<ScaleEntry> {
+    let Some(root) = txn.get_map(SCALES) else {
+        return Vec::new();
+    };
+    let mut scales: Vec<ScaleEntry> = root
+        .iter(txn)
+        .filter_map(|(id, value)| {
+            let Out::YMap(map) = value else {
+                return None;
+            };
+            let status: String = read_any(txn, &map, entry::STATUS)?;
+            Some(ScaleEntry {
+                id: id.to_owned(),
+                number: read_u32(txn, &map, entry::NUMBER)?,
+                subject: read_any(txn, &map, entry::SUBJECT)?,
+                about: read_any(txn, &map, entry::ABOUT)?,
+                wording: read_any(txn, &map, entry::WORDING)?,
+                status: ScaleStatus::parse(&status)?,
+                scored: read_u32(txn, &map, entry::SCORED).unwrap_or(0),
+                results: read_any(txn, &map, entry::RESULTS).unwrap_or_default(),
+                previous: read_any(txn, &map, entry::PREVIOUS),
+            })
+        })
+        .collect();
+    scales.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.id.cmp(&b.id)));
+    scales
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +393,64 @@ mod tests {
         assert!(words.professionals.question.contains("Alex"));
         assert!(words.family.question.contains("Alex"));
         assert!(words.family.ten.contains("Safe enough"));
+    }
+
+    use yrs::Transact;
+
+    fn scale(number: u32) -> ScaleEntry {
+        ScaleEntry {
+            id: format!("scale-{number}"),
+            number,
+            subject: ScaleSubject::AllChildren,
+            about: "the children".into(),
+            wording: ScaleWording::defaults("the children"),
+            status: ScaleStatus::Open,
+            scored: 0,
+            results: Vec::new(),
+            previous: None,
+        }
+    }
+
+    #[test]
+    fn a_scale_in_the_document_carries_the_count_then_the_scores() {
+        let doc = yrs::Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            write_scale(&mut txn, &scale(2));
+            write_scale(&mut txn, &scale(1));
+            write_scored(&mut txn, "scale-2", 3);
+            // An older count arriving late never lowers it.
+            write_scored(&mut txn, "scale-2", 2);
+        }
+        let read = read_scales(&doc.transact());
+        assert_eq!(read.iter().map(|s| s.number).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(read[1].scored, 3);
+        assert_eq!(read[1].status, ScaleStatus::Open);
+        assert!(read[1].results.is_empty());
+        assert_eq!(read[0], scale(1));
+
+        let revealed = RevealedScore {
+            participant: ParticipantId(uuid::Uuid::new_v4()),
+            name: "Sam".into(),
+            role: Role::Parent,
+            score: Score::new(6).unwrap(),
+            reason: Some("Things are calmer at home".into()),
+            entered_by_chair: false,
+        };
+        {
+            let mut txn = doc.transact_mut();
+            write_status(&mut txn, "scale-2", ScaleStatus::Closed, &[]);
+            assert_eq!(read_scales(&txn)[1].status, ScaleStatus::Closed);
+            write_status(
+                &mut txn,
+                "scale-2",
+                ScaleStatus::Revealed,
+                std::slice::from_ref(&revealed),
+            );
+        }
+        let read = read_scales(&doc.transact());
+        assert_eq!(read[1].status, ScaleStatus::Revealed);
+        assert_eq!(read[1].results, [revealed]);
+        assert_eq!(read[1].scored, 1);
     }
 }

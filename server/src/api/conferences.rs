@@ -112,6 +112,10 @@ struct NewConference {
     headings_template: HeadingsTemplate,
     #[serde(default)]
     participants: Vec<NewParticipant>,
+    /// For a review conference: the conference it reviews, so that its safety scales
+    /// can be shown beside the new scores.
+    #[serde(default)]
+    previous_conference: Option<Uuid>,
 }
 
 const ROOM_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -171,6 +175,22 @@ async fn create(
             date_of_birth,
         });
     }
+    let previous = match body.previous_conference {
+        None => None,
+        Some(previous) => {
+            let row = state
+                .storage
+                .conference(ConferenceId(previous))
+                .await?
+                .filter(|row| row.chair_id == chair_id)
+                .ok_or_else(|| {
+                    ApiError::Invalid(
+                        "the previous conference must be one of your own conferences".into(),
+                    )
+                })?;
+            Some(row.id)
+        }
+    };
     let conference = Conference {
         id: ConferenceId(Uuid::new_v4()),
         title,
@@ -218,6 +238,12 @@ async fn create(
         tokens.push(token);
     }
     state.storage.insert_conference(&row, &rows).await?;
+    if let Some(previous) = previous {
+        state
+            .storage
+            .set_previous_conference(conference.id, previous)
+            .await?;
+    }
 
     let roster: Vec<Participant> = rows
         .iter()

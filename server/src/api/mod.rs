@@ -2,6 +2,7 @@
 
 mod conferences;
 mod people;
+mod scales;
 mod session;
 mod sync;
 
@@ -14,6 +15,7 @@ pub fn router() -> Router<AppState> {
         .merge(session::router())
         .merge(conferences::router())
         .merge(people::router())
+        .merge(scales::router())
         .merge(sync::router())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }
@@ -40,4 +42,61 @@ pub(crate) fn text(
         )));
     }
     Ok(value.to_owned())
+}
+
+/// Someone taking part in a conference, as the server knows them.
+pub(crate) struct Member {
+    pub participant: crate::storage::ParticipantRow,
+    pub role: roundtable_shared::Role,
+    pub conference: crate::storage::ConferenceRow,
+}
+
+/// The caller's place in `conference`: the chair (through their participant row) or an
+/// invited or admitted participant. Anyone else is refused with the reason.
+pub(crate) async fn member_of(
+    state: &crate::state::AppState,
+    headers: &axum::http::HeaderMap,
+    conference: roundtable_shared::ConferenceId,
+) -> Result<Member, crate::error::ApiError> {
+    use crate::auth::Caller;
+    use crate::error::ApiError;
+    let row = state
+        .storage
+        .conference(conference)
+        .await?
+        .ok_or(ApiError::NotFound("there is no such conference"))?;
+    let participant = match crate::auth::caller(state, headers).await? {
+        Caller::Chair(chair) if chair == row.chair_id => state
+            .storage
+            .chair_participant(conference, chair)
+            .await?
+            .ok_or(ApiError::Forbidden)?,
+        Caller::Chair(_) => return Err(ApiError::Forbidden),
+        Caller::Participant(pid) => {
+            let p = state
+                .storage
+                .participant(pid)
+                .await?
+                .ok_or(ApiError::SignInNeeded)?;
+            if p.conference_id != conference {
+                return Err(ApiError::Forbidden);
+            }
+            p
+        }
+    };
+    match participant.status.as_str() {
+        "invited" | "admitted" => {}
+        "waiting" => return Err(ApiError::StillWaiting),
+        _ => return Err(ApiError::Removed),
+    }
+    let role = participant
+        .role
+        .as_deref()
+        .and_then(roundtable_shared::Role::parse)
+        .ok_or(ApiError::StillWaiting)?;
+    Ok(Member {
+        participant,
+        role,
+        conference: row,
+    })
 }

@@ -254,6 +254,8 @@ async fn remove(
             doc::remove_participant(txn, p.id)
         })
         .await?;
+    // Their voting page's stream ends at once.
+    state.notices.notify(id);
     tracing::info!(conference = %id, participant = %p.id, "participant removed");
     Ok(StatusCode::NO_CONTENT)
 }

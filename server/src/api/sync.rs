@@ -9,11 +9,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
+use roundtable_shared::ConferenceId;
 use roundtable_shared::doc::DocumentKind;
-use roundtable_shared::{ConferenceId, Role};
 use uuid::Uuid;
 
-use crate::auth::{self, Caller};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::sync::room::Member;
@@ -66,40 +65,9 @@ async fn connect(
         return Err(ApiError::Forbidden);
     }
     let id = ConferenceId(id);
-    let conference = state
-        .storage
-        .conference(id)
-        .await?
-        .ok_or(ApiError::NotFound("there is no such conference"))?;
-    let participant = match auth::caller(&state, &headers).await? {
-        Caller::Chair(chair) if chair == conference.chair_id => state
-            .storage
-            .chair_participant(id, chair)
-            .await?
-            .ok_or(ApiError::Forbidden)?,
-        Caller::Chair(_) => return Err(ApiError::Forbidden),
-        Caller::Participant(pid) => {
-            let p = state
-                .storage
-                .participant(pid)
-                .await?
-                .ok_or(ApiError::SignInNeeded)?;
-            if p.conference_id != id {
-                return Err(ApiError::Forbidden);
-            }
-            p
-        }
-    };
-    match participant.status.as_str() {
-        "invited" | "admitted" => {}
-        "waiting" => return Err(ApiError::StillWaiting),
-        _ => return Err(ApiError::Removed),
-    }
-    let role = participant
-        .role
-        .as_deref()
-        .and_then(Role::parse)
-        .ok_or(ApiError::StillWaiting)?;
+    let super::Member {
+        participant, role, ..
+    } = super::member_of(&state, &headers, id).await?;
     if !kind.readable_by(role) {
         return Err(ApiError::Forbidden);
     }

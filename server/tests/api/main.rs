@@ -3,4 +3,5 @@
 
 mod helpers;
 mod http;
+mod scales;
 mod sync;
