@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds the browser app (the `roundtable-client` crate) into client/dist/,
-# which the server serves as it is:
+# Builds the browser apps into client/dist/, which the server serves as it is:
 #
 #   client/dist/index.html, style.css, loader.js, favicon.svg
-#   client/dist/pkg/roundtable_client.js       wasm-bindgen's JS glue
-#   client/dist/pkg/roundtable_client_bg.wasm  the app, size-optimised
+#   client/dist/pkg/roundtable_client.js       the full app (`roundtable-client`):
+#   client/dist/pkg/roundtable_client_bg.wasm    board, chair, room view
+#   client/dist/pkg/roundtable_phone.js        the phone's pages (`roundtable-phone`):
+#   client/dist/pkg/roundtable_phone_bg.wasm     joining, lobby, safety scale
+#
+# loader.js starts one of the two, chosen by the page's path.
 #
 # Every file also gets a gzip -9 twin (`*.gz`) for servers that serve
 # precompressed files.
@@ -31,7 +34,11 @@ if [[ -z "$target_dir" ]]; then
     echo "build-client.sh: could not find cargo's target directory" >&2
     exit 1
 fi
-crate_file=roundtable_client
+# crate, its library file name, and the features its browser module needs.
+apps=(
+    "roundtable-client roundtable_client"
+    "roundtable-phone roundtable_phone entry"
+)
 wasm_target=wasm32-unknown-unknown
 profile=wasm-release
 dist="$root/client/dist"
@@ -102,9 +109,13 @@ ensure_wasm_bindgen_cli() {
 ensure_wasm_target
 ensure_wasm_opt
 
-say "compiling roundtable-client for $wasm_target (profile $profile)"
-cargo build -p roundtable-client --target "$wasm_target" --profile "$profile"
-wasm="$target_dir/$wasm_target/$profile/$crate_file.wasm"
+for app in "${apps[@]}"; do
+    read -r package _ features <<<"$app"
+    say "compiling $package for $wasm_target (profile $profile)"
+    # One build per app: the full app links roundtable-phone without its start
+    # function, the phone's own module with it.
+    cargo build -p "$package" ${features:+--features "$features"} --target "$wasm_target" --profile "$profile"
+done
 
 # Read the version after the build, which may have updated Cargo.lock.
 ensure_wasm_bindgen_cli
@@ -115,26 +126,32 @@ stage="$root/client/dist.new"
 rm -rf "$stage"
 mkdir -p "$stage/pkg"
 
-say "optimising the wasm for size"
-# wasm-opt runs on cargo's output, before wasm-bindgen. Debian's binaryen is
-# v108: it needs the features rustc emits turned on by name, and it writes a
-# wrong table index for wasm-bindgen's exported externref table (the page then
-# fails with "WebAssembly.Table.set(): Argument 1 is invalid for table"). Before
-# wasm-bindgen the module has only its function table, so nothing can go wrong.
-optimised="$stage/optimised/$crate_file.wasm"
-mkdir -p "$(dirname "$optimised")"
-wasm-opt -Oz \
-    --enable-bulk-memory \
-    --enable-reference-types \
-    --enable-nontrapping-float-to-int \
-    --enable-sign-ext \
-    --enable-mutable-globals \
-    --enable-multivalue \
-    -o "$optimised" "$wasm"
-
-say "generating JS bindings"
-wasm-bindgen --target web --no-typescript --out-dir "$stage/pkg" "$optimised"
-rm -r "$(dirname "$optimised")"
+for app in "${apps[@]}"; do
+    read -r _ crate_file _ <<<"$app"
+    wasm="$target_dir/$wasm_target/$profile/$crate_file.wasm"
+    say "optimising $crate_file.wasm for size"
+    # wasm-opt runs on cargo's output, before wasm-bindgen. Debian's binaryen is
+    # v108: it needs the features rustc emits turned on by name, and it writes a
+    # wrong table index for wasm-bindgen's exported externref table (the page then
+    # fails with "WebAssembly.Table.set(): Argument 1 is invalid for table"). Before
+    # wasm-bindgen the module has only its function table, so nothing can go wrong.
+    # -Os rather than -Oz: -Oz leaves wasm-bindgen unable to find a closure in the
+    # function table of the phone's module ("failed to find `0` in function
+    # table"), and its output compresses no smaller anyway.
+    optimised="$stage/optimised/$crate_file.wasm"
+    mkdir -p "$(dirname "$optimised")"
+    wasm-opt -Os \
+        --enable-bulk-memory \
+        --enable-reference-types \
+        --enable-nontrapping-float-to-int \
+        --enable-sign-ext \
+        --enable-mutable-globals \
+        --enable-multivalue \
+        -o "$optimised" "$wasm"
+    say "generating JS bindings for $crate_file"
+    wasm-bindgen --target web --no-typescript --out-dir "$stage/pkg" "$optimised"
+    rm -r "$(dirname "$optimised")"
+done
 
 for file in "${static_files[@]}"; do
     cp "$root/client/$file" "$stage/$file"
@@ -150,13 +167,15 @@ report() {
     printf '  %-36s %9d bytes raw %9d bytes gzip -9\n' "${1#"$dist"/}" "$(stat -c %s "$1")" "$(gzip_size "$1")"
 }
 say "built client/dist in $((SECONDS - started)) s"
-report "$dist/pkg/${crate_file}_bg.wasm"
-report "$dist/pkg/$crate_file.js"
-report "$dist/loader.js"
-report "$dist/index.html"
-report "$dist/style.css"
-total_gzip=0
-for file in "$dist/pkg/${crate_file}_bg.wasm" "$dist/pkg/$crate_file.js" "$dist/loader.js" "$dist/index.html" "$dist/style.css"; do
-    total_gzip=$((total_gzip + $(gzip_size "$file")))
+# What a browser downloads for each app's pages: its module, the loader, the page
+# and the styles.
+for app in "${apps[@]}"; do
+    read -r package crate_file _ <<<"$app"
+    say "$package"
+    total_gzip=0
+    for file in "$dist/pkg/${crate_file}_bg.wasm" "$dist/pkg/$crate_file.js" "$dist/loader.js" "$dist/index.html" "$dist/style.css" "$dist/favicon.svg"; do
+        report "$file"
+        total_gzip=$((total_gzip + $(gzip_size "$file")))
+    done
+    printf '  %-36s %9s           %9d bytes gzip -9\n' "page total" "" "$total_gzip"
 done
-printf '  %-36s %9s           %9d bytes gzip -9\n' "page total" "" "$total_gzip"

@@ -30,6 +30,7 @@ pub fn ChairTools(conference_id: String, room_code: String) -> impl IntoView {
                 </a>
             </p>
             <PhaseControl conference_id=conference_id.clone()/>
+            <crate::scale::ChairScale conference_id=conference_id.clone()/>
             <Lobby conference_id=conference_id.clone()/>
             <People conference_id/>
         </section>

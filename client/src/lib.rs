@@ -5,11 +5,13 @@
 //! - `/` tells people what Roundtable is, lets a chair sign in, and lists the
 //!   chair's conferences ([`landing`]);
 //! - `/new` sets up a conference ([`new_conference`]);
-//! - `/join#<token>` turns a personal join link into a session ([`join`]);
-//! - `/lobby?code=<room code>` lets someone in the room ask to join ([`lobby`]);
 //! - `/conference/<id>` is the conference's live board ([`board`]), with the
 //!   chair's tools for running the meeting ([`chair`]);
 //! - `/conference/<id>/room` is the room view for the wall ([`room`]).
+//!
+//! Joining (`/join`, `/lobby`) and the safety scale page (`/conference/<id>/score`)
+//! are the phone's own small module, `roundtable-phone`; `loader.js` starts that one
+//! for those paths.
 //!
 //! The app talks to the server only through the small JSON API in [`api`].
 //! It never stores a secret: the server keeps the session in an HttpOnly
@@ -19,13 +21,12 @@
 mod api;
 mod board;
 mod chair;
-mod join;
 mod landing;
 mod live;
-mod lobby;
 mod new_conference;
 mod qr;
 mod room;
+mod scale;
 mod text;
 mod words;
 
@@ -37,8 +38,6 @@ use wasm_bindgen::prelude::*;
 enum Page {
     Landing,
     NewConference,
-    Join { token: Option<String> },
-    Lobby,
     Conference { id: String },
     Room { id: String },
     NotFound,
@@ -49,8 +48,6 @@ fn page_for_path(pathname: &str) -> Page {
     match pathname.trim_end_matches('/') {
         "" | "/index.html" => Page::Landing,
         "/new" => Page::NewConference,
-        "/join" => Page::Join { token: None },
-        "/lobby" => Page::Lobby,
         path => match path
             .strip_prefix("/conference/")
             .map(|rest| rest.split_once('/'))
@@ -82,12 +79,7 @@ pub fn start() {
     console_error_panic_hook::set_once();
 
     let pathname = location().pathname().unwrap_or_default();
-    let page = match page_for_path(&pathname) {
-        Page::Join { .. } => Page::Join {
-            token: take_join_token(),
-        },
-        page => page,
-    };
+    let page = page_for_path(&pathname);
 
     // index.html shows "Loading…" until the app is ready to replace it.
     if let Some(loading) = document().get_element_by_id("loading") {
@@ -97,47 +89,13 @@ pub fn start() {
     mount_to_body(move || match page {
         Page::Landing => view! { <landing::LandingPage/> }.into_any(),
         Page::NewConference => view! { <new_conference::NewConferencePage/> }.into_any(),
-        Page::Join { token } => view! { <join::JoinPage token/> }.into_any(),
-        Page::Lobby => view! { <lobby::LobbyPage/> }.into_any(),
         Page::Conference { id } => view! { <board::BoardPage conference_id=id/> }.into_any(),
         Page::Room { id } => view! { <room::RoomPage conference_id=id/> }.into_any(),
         Page::NotFound => view! { <NotFoundPage/> }.into_any(),
     });
 }
 
-/// Reads the token from a personal join link (`/join#<token>`) and removes it
-/// from the address bar at once, so it is not left in the browser's history,
-/// bookmarks or a screenshot of the screen. The token lives in the fragment
-/// because browsers never send the fragment to a server, so it cannot end up
-/// in a log on the way.
-pub(crate) fn take_join_token() -> Option<String> {
-    let location = location();
-    let fragment = location.hash().unwrap_or_default();
-    if fragment.is_empty() {
-        return None;
-    }
-    let address_without_fragment = format!(
-        "{}{}",
-        location.pathname().unwrap_or_default(),
-        location.search().unwrap_or_default()
-    );
-    let removed = window().history().and_then(|history| {
-        history.replace_state_with_url(&JsValue::NULL, "", Some(&address_without_fragment))
-    });
-    if removed.is_err() {
-        web_sys::console::warn_1(
-            &"Roundtable: could not remove the join link from the address bar".into(),
-        );
-    }
-    let token = fragment.trim_start_matches('#').trim();
-    (!token.is_empty()).then(|| token.to_owned())
-}
-
-/// Sets the browser tab's title, which is also the first thing a screen
-/// reader announces for a page.
-pub(crate) fn set_page_title(title: &str) {
-    document().set_title(&format!("{title} – Roundtable"));
-}
+pub(crate) use roundtable_phone::set_page_title;
 
 /// Shown for any path the app does not know.
 #[component]
@@ -174,11 +132,9 @@ mod tests {
     }
 
     #[test]
-    fn the_join_page_is_at_join_with_or_without_a_slash() {
-        check("/join", Page::Join { token: None });
-        check("/join/", Page::Join { token: None });
-        check("/lobby", Page::Lobby);
+    fn the_new_conference_form_is_at_new() {
         check("/new", Page::NewConference);
+        check("/new/", Page::NewConference);
     }
 
     #[test]

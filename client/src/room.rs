@@ -116,6 +116,11 @@ fn Room(conference: api::Conference) -> impl IntoView {
                         }
                     })
             }}
+            <crate::scale::RoomScale
+                scale=Signal::derive(move || snapshot.with(|s| s.current_scale().cloned()))
+                voters=Signal::derive(move || snapshot.with(|s| s.voters()))
+                scaling=Signal::derive(move || snapshot.with(|s| s.phase == Some(Phase::Scaling)))
+            />
             <div class="room-board" node_ref=board>
                 {move || {
                     snapshot

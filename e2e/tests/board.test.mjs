@@ -52,7 +52,10 @@ describe('the live board', { timeout: 90_000 }, () => {
     const { page, problems } = await openPage(browser, t, { viewport: PHONE });
     await page.goto(jo.join_link);
     await page.getByText('Welcome, Jo Parent. You have joined the conference.').waitFor();
-    await page.getByRole('link', { name: 'Open the board' }).click();
+    // A parent's phone goes on to the safety scale page, which leads to the board.
+    await page.getByRole('link', { name: 'Continue' }).click();
+    await page.waitForURL(`${server.baseUrl}/conference/${conference.id}/score`);
+    await page.getByRole('link', { name: 'See the board' }).click();
     await page.waitForURL(`${server.baseUrl}/conference/${conference.id}`);
 
     await page.getByRole('heading', { level: 1, name: 'Conference for Alex' }).waitFor();

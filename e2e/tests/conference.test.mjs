@@ -125,10 +125,14 @@ describe('a conference from set-up to the board', { timeout: 150_000 }, () => {
     await jo.page.getByRole('button', { name: 'Ask to join' }).click();
     await jo.page.getByText('Please wait. The chair will let you in soon.').waitFor();
 
-    // The chair lets her in as a parent; her phone goes to the board by itself.
+    // The chair lets her in as a parent. Her phone goes by itself to the page where
+    // she will give her safety score, which leads to the board.
     await chair.page.getByLabel('Let Jo Taylor in as').selectOption('parent');
     await chair.page.getByRole('button', { name: 'Let in Jo Taylor' }).click();
-    await jo.page.waitForURL(conferenceUrl, { timeout: 15_000 });
+    await jo.page.waitForURL(`${conferenceUrl}/score`, { timeout: 15_000 });
+    await jo.page.getByText('When the chair asks, you will give your score here.').waitFor();
+    await jo.page.getByRole('link', { name: 'See the board' }).click();
+    await jo.page.waitForURL(conferenceUrl);
     await jo.page.getByText('Connected', { exact: true }).waitFor();
 
     // The chair moves the meeting on; the wall follows and the join panel goes.

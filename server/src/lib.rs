@@ -34,7 +34,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wa
 /// The whole application, given its state. Shared by `main` and the tests.
 pub fn app(state: AppState) -> Router {
     let index = state.config.client_dir.join("index.html");
-    let client = ServeDir::new(&state.config.client_dir).fallback(ServeFile::new(index));
+    // The build writes a gzip twin of every file; browsers that accept gzip get it.
+    let client = ServeDir::new(&state.config.client_dir)
+        .precompressed_gzip()
+        .fallback(ServeFile::new(index).precompressed_gzip());
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };

@@ -35,7 +35,6 @@ impl Default for Notices {
 }
 
 impl Notices {
-
     /// A receiver that wakes after each notice for `conference`; `None` while shutting down.
     pub fn subscribe(&self, conference: ConferenceId) -> Option<watch::Receiver<()>> {
         let mut senders = self.senders.lock().unwrap_or_else(|e| e.into_inner());

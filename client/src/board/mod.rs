@@ -85,7 +85,8 @@ pub fn BoardPage(conference_id: String) -> impl IntoView {
         }
         .into_any(),
         PageState::Waiting => {
-            view! { <crate::lobby::Waiting conference_id=conference_id.clone()/> }.into_any()
+            view! { <roundtable_phone::lobby::Waiting conference_id=conference_id.clone()/> }
+                .into_any()
         }
         PageState::Failed(reason) => view! {
             <main id="main">
@@ -217,6 +218,7 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
                         </p>
                     }
                 })}
+            <crate::scale::ScalePanel conference_id=conference_id.clone()/>
             <div class="headings">
                 <For
                     each=move || snapshot.with(|s| s.headings.clone())

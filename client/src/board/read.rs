@@ -2,6 +2,7 @@
 
 use roundtable_shared::doc::{self, Board, ChildEntry, HeadingEntry, SaidBy};
 use roundtable_shared::model::{Participant, Phase};
+use roundtable_shared::scale::{ScaleEntry, ScaleStatus, read_scales};
 use yrs::ReadTxn;
 
 /// Everything the board draws, read in one go after every change.
@@ -14,6 +15,8 @@ pub struct Snapshot {
     pub roster: Vec<Participant>,
     /// Every item, ordered by heading and position.
     pub items: Vec<ItemView>,
+    /// The safety scales, first opened first.
+    pub scales: Vec<ScaleEntry>,
 }
 
 /// One item on the board, with its words ready to show.
@@ -54,7 +57,21 @@ impl Snapshot {
             children: doc::read_children(txn),
             roster: doc::read_roster(txn),
             items,
+            scales: read_scales(txn),
         }
+    }
+
+    /// The scale of the moment: the open one, else the latest.
+    pub fn current_scale(&self) -> Option<&ScaleEntry> {
+        self.scales
+            .iter()
+            .find(|s| s.status == ScaleStatus::Open)
+            .or_else(|| self.scales.last())
+    }
+
+    /// How many people in the conference can give a score.
+    pub fn voters(&self) -> usize {
+        self.roster.iter().filter(|p| p.role.votes()).count()
     }
 
     pub fn item(&self, id: &str) -> Option<&ItemView> {

@@ -449,3 +449,19 @@ async fn the_chair_gives_a_new_link_and_the_old_one_stops_working() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 }
+
+#[tokio::test]
+async fn the_client_is_sent_compressed_to_browsers_that_accept_it() {
+    let app = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    for path in ["/pkg/roundtable_phone_bg.wasm", "/conference/x/score"] {
+        let response = client
+            .get(app.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["content-encoding"], "gzip", "{path}");
+    }
+}

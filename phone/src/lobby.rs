@@ -4,7 +4,7 @@
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
-use crate::api::{self, Me};
+use crate::http::{self as api, Me};
 use crate::set_page_title;
 
 /// How often a waiting phone asks whether the chair has let them in.
@@ -120,8 +120,13 @@ pub fn Waiting(conference_id: String) -> impl IntoView {
         let conference_id = conference_id.clone();
         spawn_local(async move {
             match api::me().await {
-                Ok(Some(Me::Participant { admitted: true, .. })) => {
-                    let _ = location().assign(&format!("/conference/{conference_id}"));
+                Ok(Some(Me::Participant {
+                    admitted: true,
+                    participant,
+                    ..
+                })) => {
+                    let home = crate::home_of(&conference_id, participant.role.as_deref());
+                    let _ = location().assign(&home);
                 }
                 Ok(Some(Me::Participant {
                     admitted: false, ..

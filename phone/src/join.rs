@@ -7,7 +7,7 @@
 
 use leptos::{prelude::*, task::spawn_local};
 
-use crate::api::{self, ApiError, Me};
+use crate::http::{self as api, ApiError, Me};
 use crate::{set_page_title, take_join_token};
 
 /// What the join page is showing.
@@ -19,6 +19,8 @@ enum JoinState {
     Joined {
         name: String,
         conference_id: String,
+        /// Their role, once the chair has given one.
+        role: Option<String>,
         waiting: bool,
     },
     /// The link did not work; the sentence says why.
@@ -56,8 +58,8 @@ pub fn JoinPage(token: Option<String>) -> impl IntoView {
                 JoinState::Joining => {
                     view! { <p role="status">"Opening your conference…"</p> }.into_any()
                 }
-                JoinState::Joined { name, conference_id, waiting } => {
-                    view! { <Welcome name conference_id waiting/> }.into_any()
+                JoinState::Joined { name, conference_id, role, waiting } => {
+                    view! { <Welcome name conference_id role waiting/> }.into_any()
                 }
                 JoinState::Failed(reason) => {
                     view! {
@@ -97,6 +99,7 @@ async fn join_with(token: Option<String>) -> JoinState {
             Ok(joined) => JoinState::Joined {
                 name: joined.participant.name,
                 conference_id: joined.conference_id,
+                role: joined.participant.role,
                 waiting: false,
             },
             Err(error) => JoinState::Failed(why_the_link_failed(&error)),
@@ -109,6 +112,7 @@ async fn join_with(token: Option<String>) -> JoinState {
             })) => JoinState::Joined {
                 name: participant.name,
                 conference_id,
+                role: participant.role,
                 waiting: !admitted,
             },
             Ok(_) => JoinState::NoLink,
@@ -143,9 +147,13 @@ fn Welcome(
     name: String,
     /// The conference the person has joined.
     conference_id: String,
+    /// Their role: the family go to the safety scale page, everyone else to the board.
+    role: Option<String>,
     /// True while waiting in the lobby for the chair to let them in.
     waiting: bool,
 ) -> impl IntoView {
+    let home = crate::home_of(&conference_id, role.as_deref());
+    let to_the_board = home == format!("/conference/{conference_id}");
     view! {
         <div role="status">
             <p class="lede">"Welcome, " {name} ". You have joined the conference."</p>
@@ -158,15 +166,22 @@ fn Welcome(
             }
                 .into_any()
         } else {
-            view! {
-                <p>"The board shows what everyone has shared, and changes as the meeting goes on."</p>
-                <p>
-                    <a class="button" href=format!("/conference/{conference_id}")>
-                        "Open the board"
-                    </a>
-                </p>
+            if to_the_board {
+                view! {
+                    <p>"The board shows what everyone has shared, and changes as the meeting goes on."</p>
+                    <p><a class="button" href=home>"Open the board"</a></p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <p>
+                        "During the meeting the chair will ask everyone how safe they think things are now, "
+                        "from 0 to 10. You will give your answer on this phone."
+                    </p>
+                    <p><a class="button" href=home>"Continue"</a></p>
+                }
+                    .into_any()
             }
-                .into_any()
         }}
     }
 }
