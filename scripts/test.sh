@@ -26,10 +26,11 @@ say "building the browser client"
 bash scripts/build-client.sh
 
 say "lints"
-# The client is linted for the target it ships to; linting it natively too would
+# The browser apps are linted for the target they ship to; linting it natively too would
 # compile its whole dependency tree a second time.
 cargo clippy -p roundtable-shared -p roundtable-server --all-targets -- -D warnings
-cargo clippy -p roundtable-client --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p roundtable-client -p roundtable-phone --features roundtable-phone/entry \
+    --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 say "Rust tests"
 cargo test --workspace
