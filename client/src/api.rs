@@ -98,6 +98,9 @@ pub struct NewConference {
     pub children: Vec<NewChild>,
     pub headings_template: String,
     pub participants: Vec<NewParticipant>,
+    /// For a review conference: the id of the conference it reviews.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_conference: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -64,6 +64,9 @@ pub fn NewConferencePage() -> impl IntoView {
     let date = RwSignal::new(String::new());
     let time = RwSignal::new("10:00".to_owned());
     let template = RwSignal::new(HeadingsTemplate::FourHeadings.as_str().to_owned());
+    // For a review: the conference it reviews, so its safety scales show beside the new.
+    let previous = RwSignal::new(String::new());
+    let earlier = LocalResource::new(|| async { api::conferences().await.unwrap_or_default() });
     let next_key = StoredValue::new(1usize);
     let new_key = move || {
         let key = next_key.get_value();
@@ -125,6 +128,8 @@ pub fn NewConferencePage() -> impl IntoView {
                 })
                 .collect(),
             headings_template: template.get_untracked(),
+            previous_conference: Some(previous.get_untracked())
+                .filter(|p| !p.is_empty() && kind.get_untracked() == ConferenceKind::Review.as_str()),
             participants: people
                 .get_untracked()
                 .iter()
@@ -176,6 +181,21 @@ pub fn NewConferencePage() -> impl IntoView {
                             .collect_view()}
                     </select>
                 </div>
+                {move || (kind.get() == ConferenceKind::Review.as_str()).then(|| view! {
+                    <div class="field">
+                        <label for="previous">"The conference this one reviews"</label>
+                        <p class="hint" id="previous-hint">"Its safety scale scores are shown beside the new ones."</p>
+                        <select id="previous" aria-describedby="previous-hint"
+                            on:change=move |event| previous.set(event_target_value(&event))>
+                            <option value="">"None"</option>
+                            {move || earlier.get().map(|list| list.into_iter().map(|c| {
+                                let words = format!("{} ({})", c.title, c.scheduled_start.get(..10).unwrap_or(""));
+                                let selected = previous.get_untracked() == c.id;
+                                view! { <option value=c.id selected=selected>{words}</option> }
+                            }).collect_view())}
+                        </select>
+                    </div>
+                })}
                 <div class="field">
                     <label for="date">"Date"</label>
                     <input id="date" type="date" bind:value=date/>
