@@ -4,3 +4,4 @@
 mod helpers;
 mod http;
 mod sync;
+mod writer;
