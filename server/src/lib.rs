@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -94,6 +95,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let rooms = Arc::new(Rooms::new(storage.clone(), config.limits.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    // Relayed edits are small frames that must leave at once: without TCP_NODELAY,
+    // Nagle's algorithm holds them back until the previous one is acknowledged.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let state = AppState {
         storage,
         rooms,

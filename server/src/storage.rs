@@ -2,6 +2,12 @@
 //!
 //! SQLite is the default; every query here is plain SQL so that a PostgreSQL
 //! implementation can sit beside it later. Timestamps are Unix milliseconds.
+//!
+//! Document writes (the update log and snapshots) go through one writer task with a
+//! connection of its own: it takes everything queued from every room and commits it
+//! in one transaction, so many updates share one `fsync`, and nobody waits in
+//! SQLite's busy handler behind another writer. Each caller is answered once its
+//! write is committed, or with the error if it was not.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,8 +15,11 @@ use std::time::Duration;
 
 use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::{ChairId, ConferenceId, ParticipantId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
 
 mod scales;
 pub use scales::{AuditEvent, AuditRow, OpenRefused, ScaleRow, VoteOutcome, VoteRow};
@@ -25,6 +34,8 @@ pub enum StorageError {
     EmailTaken,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("could not write: {0}")]
+    Write(String),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -32,6 +43,7 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 #[derive(Clone)]
 pub struct Storage {
     pool: SqlitePool,
+    writer: mpsc::Sender<Job>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,14 +116,34 @@ impl Storage {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Storage { pool })
+        let connection = options.connect().await?;
+        let (writer, jobs) = mpsc::channel(WRITER_QUEUE);
+        tokio::spawn(run_writer(connection, jobs));
+        Ok(Storage { pool, writer })
     }
 
+    /// Commits what the writer holds, then closes the database.
     pub async fn close(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.writer.send(Job::Close(ack)).await.is_ok() {
+            let _ = done.await;
+        }
         self.pool.close().await;
+    }
+
+    /// Queues a write for the writer task; returns once it is committed.
+    async fn write(&self, write: Write) -> Result<()> {
+        let (done, committed) = oneshot::channel();
+        self.writer
+            .send(Job::Write { write, done })
+            .await
+            .map_err(|_| StorageError::Database(sqlx::Error::PoolClosed))?;
+        committed
+            .await
+            .map_err(|_| StorageError::Database(sqlx::Error::PoolClosed))?
     }
 
     // --- chairs -------------------------------------------------------------
@@ -516,19 +548,15 @@ impl Storage {
         sender: Option<ParticipantId>,
         data: &[u8],
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO document_updates (conference_id, document, seq, participant_id, data, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(conference.to_string())
-        .bind(kind.as_str())
-        .bind(seq)
-        .bind(sender.map(|s| s.to_string()))
-        .bind(data)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(Write::Update {
+            conference: conference.to_string(),
+            kind,
+            seq,
+            sender: sender.map(|s| s.to_string()),
+            data: data.to_vec(),
+            at: now_ms(),
+        })
+        .await
     }
 
     /// Replaces the snapshot with `data` (the whole document as of `through_seq`).
@@ -541,16 +569,156 @@ impl Storage {
         through_seq: i64,
         data: &[u8],
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO document_snapshots (conference_id, document, through_seq, data) VALUES (?, ?, ?, ?)
-             ON CONFLICT (conference_id, document) DO UPDATE SET through_seq = excluded.through_seq, data = excluded.data",
-        )
-        .bind(conference.to_string())
-        .bind(kind.as_str())
-        .bind(through_seq)
-        .bind(data)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.write(Write::Snapshot {
+            conference: conference.to_string(),
+            kind,
+            through_seq,
+            data: data.to_vec(),
+        })
+        .await
     }
+}
+
+// --- the writer -------------------------------------------------------------
+
+/// Writes that may wait in the writer's queue; a room waits for its own write, so
+/// this is rarely reached.
+const WRITER_QUEUE: usize = 4096;
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+enum Job {
+    Write {
+        write: Write,
+        done: oneshot::Sender<Result<()>>,
+    },
+    /// Commit what is queued, stop taking writes, close the connection.
+    Close(oneshot::Sender<()>),
+}
+
+enum Write {
+    Update {
+        conference: String,
+        kind: DocumentKind,
+        seq: i64,
+        sender: Option<String>,
+        data: Vec<u8>,
+        at: i64,
+    },
+    Snapshot {
+        conference: String,
+        kind: DocumentKind,
+        through_seq: i64,
+        data: Vec<u8>,
+    },
+}
+
+impl Write {
+    async fn execute(&self, connection: &mut SqliteConnection) -> sqlx::Result<()> {
+        match self {
+            Write::Update {
+                conference,
+                kind,
+                seq,
+                sender,
+                data,
+                at,
+            } => sqlx::query(
+                "INSERT INTO document_updates (conference_id, document, seq, participant_id, data, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(conference.as_str())
+            .bind(kind.as_str())
+            .bind(*seq)
+            .bind(sender.as_deref())
+            .bind(data.as_slice())
+            .bind(*at)
+            .execute(connection)
+            .await
+            .map(|_| ()),
+            Write::Snapshot {
+                conference,
+                kind,
+                through_seq,
+                data,
+            } => sqlx::query(
+                "INSERT INTO document_snapshots (conference_id, document, through_seq, data) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (conference_id, document) DO UPDATE SET through_seq = excluded.through_seq, data = excluded.data",
+            )
+            .bind(conference.as_str())
+            .bind(kind.as_str())
+            .bind(*through_seq)
+            .bind(data.as_slice())
+            .execute(connection)
+            .await
+            .map(|_| ()),
+        }
+    }
+}
+
+type Pending = (Write, oneshot::Sender<Result<()>>);
+
+/// The one task that writes documents: whatever is queued when it comes round is
+/// committed in one transaction, and each waiter is answered after the commit.
+async fn run_writer(mut connection: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
+    let mut received = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    let mut closing = Vec::new();
+    while jobs.recv_many(&mut received, MAX_BATCH).await > 0 {
+        for job in received.drain(..) {
+            match job {
+                Job::Write { write, done } => batch.push((write, done)),
+                Job::Close(ack) => closing.push(ack),
+            }
+        }
+        commit(&mut connection, &mut batch).await;
+        if !closing.is_empty() {
+            // Writes already queued are still committed; new ones are refused.
+            jobs.close();
+        }
+    }
+    let _ = connection.close().await;
+    for ack in closing {
+        let _ = ack.send(());
+    }
+}
+
+/// Commits `batch` and answers every waiter. A write that fails on its own (say, a
+/// sequence number already taken) is answered with its error and the rest are
+/// committed without it; if the commit itself fails, every waiter hears so.
+async fn commit(connection: &mut SqliteConnection, batch: &mut Vec<Pending>) {
+    while !batch.is_empty() {
+        match write_all(connection, batch).await {
+            Ok(()) => {
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err((Some(index), error)) => {
+                let (_, done) = batch.remove(index);
+                let _ = done.send(Err(error.into()));
+            }
+            Err((None, error)) => {
+                tracing::error!(error = %error, writes = batch.len(), "could not commit document writes");
+                let message = error.to_string();
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(StorageError::Write(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Writes the whole batch in one transaction. On error the transaction is rolled
+/// back, and the error says which write failed (None: the transaction itself).
+async fn write_all(
+    connection: &mut SqliteConnection,
+    batch: &[Pending],
+) -> std::result::Result<(), (Option<usize>, sqlx::Error)> {
+    let mut tx = connection.begin().await.map_err(|e| (None, e))?;
+    for (index, (write, _)) in batch.iter().enumerate() {
+        write.execute(&mut tx).await.map_err(|e| (Some(index), e))?;
+    }
+    tx.commit().await.map_err(|e| (None, e))
 }

@@ -79,9 +79,7 @@ async fn connect(
     let rooms = Arc::clone(&state.rooms);
     let limits = rooms.limits().clone();
     let participant_id = participant.id;
-    Ok(ws
-        .max_message_size(limits.max_message_bytes)
-        .max_frame_size(limits.max_message_bytes)
+    Ok(crate::sync::socket::configure(ws, &limits)
         .on_upgrade(move |socket| async move {
             match rooms.join((id, kind), member).await {
                 Ok(joined) => {

@@ -29,6 +29,12 @@ pub struct Limits {
     pub send_timeout: Duration,
     /// Updates in the log after which the document is compacted into a snapshot.
     pub compact_every: usize,
+    /// How much one read from a connection's socket takes at most (and the read
+    /// buffer each connection keeps). Larger messages are read in several steps.
+    pub read_buffer_bytes: usize,
+    /// Outgoing bytes a connection gathers before writing them to its socket; the
+    /// queue is flushed whenever it runs empty, so this only groups bursts.
+    pub write_buffer_bytes: usize,
 }
 
 impl Default for Limits {
@@ -41,6 +47,12 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(15),
             send_timeout: Duration::from_secs(10),
             compact_every: 500,
+            // Edits are tens to hundreds of bytes. tungstenite zero-fills the free
+            // part of this buffer before every read, and keeps it for the life of the
+            // connection: its default of 128 KiB cost a third of the CPU and most of
+            // the memory of a connection.
+            read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 4 * 1024,
         }
     }
 }

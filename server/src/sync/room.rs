@@ -19,7 +19,7 @@ use roundtable_shared::guard::ChangeRecorder;
 use roundtable_shared::permissions::check_update;
 use roundtable_shared::protocol;
 use roundtable_shared::{ConferenceId, ParticipantId, Role};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, watch};
 use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -616,12 +616,18 @@ pub struct Joined {
     pub close: watch::Receiver<Option<CloseReason>>,
 }
 
+/// Where one room lives in the registry. Its lock is held while the room is loaded,
+/// joined, changed by the server or unloaded, so those happen one at a time for one
+/// conference document, and never hold up another.
+type Slot = Arc<Mutex<Option<Arc<Room>>>>;
+
 /// The rooms open now. A room is loaded on first use and unloaded (after a final
 /// compaction) when its last connection leaves.
 pub struct Rooms {
     storage: Storage,
     limits: Limits,
-    open: Mutex<HashMap<RoomKey, Arc<Room>>>,
+    /// Held only to find or drop a slot, never across an `await`.
+    open: std::sync::Mutex<HashMap<RoomKey, Slot>>,
     next_connection: AtomicU64,
 }
 
@@ -630,7 +636,7 @@ impl Rooms {
         Rooms {
             storage,
             limits,
-            open: Mutex::new(HashMap::new()),
+            open: std::sync::Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
         }
     }
@@ -643,25 +649,72 @@ impl Rooms {
         &self.storage
     }
 
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<RoomKey, Slot>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the slot of `key`, creating it if needed.
+    async fn slot(&self, key: RoomKey) -> OwnedMutexGuard<Option<Arc<Room>>> {
+        loop {
+            let slot = self.registry().entry(key).or_default().clone();
+            let guard = slot.clone().lock_owned().await;
+            // An empty slot is dropped from the registry by whoever held it last; a
+            // waiter on the dropped slot starts again with the current one.
+            if self
+                .registry()
+                .get(&key)
+                .is_some_and(|current| Arc::ptr_eq(current, &slot))
+            {
+                return guard;
+            }
+        }
+    }
+
+    /// Lets go of a slot, dropping it from the registry if it holds no room.
+    fn release(&self, key: RoomKey, guard: OwnedMutexGuard<Option<Arc<Room>>>) {
+        if guard.is_none() {
+            let mut registry = self.registry();
+            let slot = OwnedMutexGuard::mutex(&guard);
+            if registry
+                .get(&key)
+                .is_some_and(|current| Arc::ptr_eq(current, slot))
+            {
+                registry.remove(&key);
+            }
+        }
+    }
+
+    /// The slots open now, for visiting every room.
+    fn slots(&self) -> Vec<Slot> {
+        self.registry().values().cloned().collect()
+    }
+
     async fn get_or_load(
         &self,
-        open: &mut HashMap<RoomKey, Arc<Room>>,
+        slot: &mut Option<Arc<Room>>,
         key: RoomKey,
     ) -> Result<Arc<Room>, StorageError> {
-        if let Some(room) = open.get(&key)
+        if let Some(room) = slot.as_ref()
             && !room.is_poisoned().await
         {
             return Ok(room.clone());
         }
+        *slot = None;
         let room = Arc::new(Room::load(key, &self.storage).await?);
-        open.insert(key, room.clone());
+        *slot = Some(room.clone());
         Ok(room)
     }
 
     /// Adds a connection to the room, loading it if needed.
     pub async fn join(&self, key: RoomKey, member: Member) -> Result<Joined, StorageError> {
-        let mut open = self.open.lock().await;
-        let room = self.get_or_load(&mut open, key).await?;
+        let mut slot = self.slot(key).await;
+        let room = match self.get_or_load(&mut slot, key).await {
+            Ok(room) => room,
+            Err(e) => {
+                self.release(key, slot);
+                return Err(e);
+            }
+        };
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let (queue_tx, queue) = mpsc::channel(self.limits.outgoing_queue);
         let (close_tx, close) = watch::channel(None);
@@ -679,6 +732,7 @@ impl Rooms {
             }
             state.connections.insert(connection, handle);
         }
+        self.release(key, slot);
         Ok(Joined {
             room,
             connection,
@@ -689,18 +743,19 @@ impl Rooms {
 
     /// Removes a connection; unloads the room when it was the last.
     pub async fn leave(&self, room: &Arc<Room>, connection: u64) {
-        let mut open = self.open.lock().await;
+        let mut slot = self.slot(room.key).await;
         if room.leave(connection).await {
             let mut state = room.state.lock().await;
             if state.connections.is_empty() {
                 if state.document.since_snapshot > 0 {
                     compact(&mut state, &self.storage, room.key).await;
                 }
-                if open.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room)) {
-                    open.remove(&room.key);
+                if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, room)) {
+                    *slot = None;
                 }
             }
         }
+        self.release(room.key, slot);
     }
 
     /// Runs a server change on a conference's document, loading it if needed.
@@ -709,14 +764,20 @@ impl Rooms {
         key: RoomKey,
         change: impl FnOnce(&mut TransactionMut),
     ) -> Result<(), StorageError> {
-        let mut open = self.open.lock().await;
-        let room = self.get_or_load(&mut open, key).await?;
-        let result = room.server_change(&self.storage, change).await;
-        // A change that could not be stored is still in memory: drop the room so it is
-        // reloaded from storage without it.
-        if result.is_err() || room.connection_count().await == 0 {
-            open.remove(&key);
-        }
+        let mut slot = self.slot(key).await;
+        let result = match self.get_or_load(&mut slot, key).await {
+            Ok(room) => {
+                let result = room.server_change(&self.storage, change).await;
+                // A change that could not be stored is still in memory: drop the room
+                // so it is reloaded from storage without it.
+                if result.is_err() || room.connection_count().await == 0 {
+                    *slot = None;
+                }
+                result
+            }
+            Err(e) => Err(e),
+        };
+        self.release(key, slot);
         result
     }
 
@@ -727,9 +788,15 @@ impl Rooms {
         participant: ParticipantId,
         reason: CloseReason,
     ) {
-        let open = self.open.lock().await;
-        for (key, room) in open.iter() {
-            if key.0 == conference {
+        let rooms: Vec<Slot> = self
+            .registry()
+            .iter()
+            .filter(|(key, _)| key.0 == conference)
+            .map(|(_, slot)| slot.clone())
+            .collect();
+        for slot in rooms {
+            let room = slot.lock().await.clone();
+            if let Some(room) = room {
                 room.disconnect(participant, &reason).await;
             }
         }
@@ -737,29 +804,39 @@ impl Rooms {
 
     /// How many documents are loaded in memory now.
     pub async fn open_count(&self) -> usize {
-        self.open.lock().await.len()
+        let mut count = 0;
+        for slot in self.slots() {
+            if slot.lock().await.is_some() {
+                count += 1;
+            }
+        }
+        count
     }
 
     /// Closes every connection (at shutdown); clients reconnect by themselves.
     pub async fn close_all(&self) {
-        let open = self.open.lock().await;
         let reason = CloseReason::new(1012, "the server is restarting");
-        for room in open.values() {
-            let mut state = room.state.lock().await;
-            for (_, c) in state.connections.drain() {
-                let _ = c.close.send(Some(reason.clone()));
+        for slot in self.slots() {
+            let room = slot.lock().await.clone();
+            if let Some(room) = room {
+                let mut state = room.state.lock().await;
+                for (_, c) in state.connections.drain() {
+                    let _ = c.close.send(Some(reason.clone()));
+                }
+                state.presence.clear();
             }
-            state.presence.clear();
         }
     }
 
     /// Compacts every open room (at shutdown).
     pub async fn flush(&self) {
-        let open = self.open.lock().await;
-        for room in open.values() {
-            let mut state = room.state.lock().await;
-            if state.document.since_snapshot > 0 {
-                compact(&mut state, &self.storage, room.key).await;
+        for slot in self.slots() {
+            let room = slot.lock().await.clone();
+            if let Some(room) = room {
+                let mut state = room.state.lock().await;
+                if state.document.since_snapshot > 0 {
+                    compact(&mut state, &self.storage, room.key).await;
+                }
             }
         }
     }
@@ -770,12 +847,18 @@ impl Rooms {
         key: RoomKey,
         f: impl FnOnce(&yrs::Transaction, &Doc) -> R,
     ) -> Result<R, StorageError> {
-        let mut open = self.open.lock().await;
-        let room = self.get_or_load(&mut open, key).await?;
-        let result = room.read(f).await;
-        if room.connection_count().await == 0 {
-            open.remove(&key);
-        }
-        Ok(result)
+        let mut slot = self.slot(key).await;
+        let result = match self.get_or_load(&mut slot, key).await {
+            Ok(room) => {
+                let result = room.read(f).await;
+                if room.connection_count().await == 0 {
+                    *slot = None;
+                }
+                Ok(result)
+            }
+            Err(e) => Err(e),
+        };
+        self.release(key, slot);
+        result
     }
 }

@@ -3,10 +3,22 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 
+use super::Limits;
 use super::room::{CloseReason, Joined, Outcome, Rooms};
+
+/// Messages written to a socket before it is flushed, when more are queued.
+const WRITE_BATCH: usize = 64;
+
+/// Sets a connection's message limits and buffer sizes before it is upgraded.
+pub fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    ws.max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .read_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.write_buffer_bytes)
+}
 
 /// Runs a joined connection until either side ends it.
 pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
@@ -50,7 +62,16 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
                     // The room let go of this connection; the reason, if any, is set.
                     break close.borrow().clone();
                 };
-                let send = sink.send(WsMessage::Binary(message));
+                // Whatever else is queued goes out with it: one write and one flush
+                // for a burst, not one per message.
+                let send = async {
+                    sink.feed(WsMessage::Binary(message)).await?;
+                    for _ in 1..WRITE_BATCH {
+                        let Ok(message) = queue.try_recv() else { break };
+                        sink.feed(WsMessage::Binary(message)).await?;
+                    }
+                    sink.flush().await
+                };
                 match tokio::time::timeout(limits.send_timeout, send).await {
                     Ok(Ok(())) => {}
                     _ => break None,

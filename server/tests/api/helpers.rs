@@ -86,6 +86,11 @@ impl TestApp {
         self.start(addr).await;
     }
 
+    /// The SQLite database the server writes to.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.path().join("roundtable.sqlite3")
+    }
+
     pub fn rooms(&self) -> &roundtable_server::sync::room::Rooms {
         &self.running.as_ref().expect("running").state.rooms
     }

@@ -5,3 +5,4 @@ mod helpers;
 mod http;
 mod scales;
 mod sync;
+mod writer;

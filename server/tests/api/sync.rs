@@ -17,7 +17,12 @@ fn pid(s: &str) -> ParticipantId {
     s.parse().unwrap()
 }
 
-async fn add_item(client: &mut SyncClient, id: &'static str, author: &str, text: &'static str) {
+pub(crate) async fn add_item(
+    client: &mut SyncClient,
+    id: &'static str,
+    author: &str,
+    text: &'static str,
+) {
     let author = pid(author);
     client
         .edit(|txn| {
@@ -36,11 +41,11 @@ async fn add_item(client: &mut SyncClient, id: &'static str, author: &str, text:
         .await;
 }
 
-fn has_item(id: &'static str) -> impl Fn(&SyncClient) -> bool {
+pub(crate) fn has_item(id: &'static str) -> impl Fn(&SyncClient) -> bool {
     move |c| c.board().iter().any(|i| i.id == id)
 }
 
-fn text_of(c: &SyncClient, id: &str) -> String {
+pub(crate) fn text_of(c: &SyncClient, id: &str) -> String {
     c.board()
         .into_iter()
         .find(|i| i.id == id)

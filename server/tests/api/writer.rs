@@ -1,0 +1,153 @@
+//! Storing updates: one writer commits every room's updates together, and nothing is
+//! relayed or confirmed before it is stored.
+
+use std::time::Duration;
+
+use roundtable_shared::doc::Board;
+use roundtable_shared::protocol;
+use sqlx::{ConnectOptions, Connection};
+use yrs::sync::Message;
+
+use crate::helpers::{SyncClient, TestApp};
+use crate::sync::{add_item, has_item, text_of};
+
+const CONFERENCES: usize = 4;
+const KEYSTROKES: usize = 30;
+
+/// Opens the server's database beside it, as another program would.
+async fn database(app: &TestApp) -> sqlx::SqliteConnection {
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(app.database_path())
+        .busy_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("the database opens")
+}
+
+async fn type_into(client: &mut SyncClient, item: &str, text: &str) {
+    for (index, ch) in text.chars().enumerate() {
+        let chunk = ch.to_string();
+        client
+            .edit(|txn| {
+                let board = Board::in_txn(txn);
+                assert!(board.insert_text(txn, item, index as u32, &chunk));
+            })
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn many_conferences_typing_at_once_keep_every_keystroke_in_order_through_a_restart() {
+    let mut app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let mut rooms = Vec::new();
+    for _ in 0..CONFERENCES {
+        let (conf, people) = app
+            .conference(
+                &chair,
+                &[("Pat Nurse", "professional"), ("Jo Parent", "parent")],
+            )
+            .await;
+        let (nurse_id, nurse_token) = people[0].clone();
+        let mut nurse = app.connect(&conf, &nurse_token).await;
+        let parent = app.connect(&conf, &people[1].1).await;
+        add_item(&mut nurse, "notes", &nurse_id, "").await;
+        rooms.push((conf, people, nurse, parent));
+    }
+    let text: String = "abcdefghijklmnopqrstuvwxyz0123456789"
+        .chars()
+        .take(KEYSTROKES)
+        .collect();
+
+    // Every conference types its keystrokes without waiting, so the writer has
+    // several rooms' updates queued at once.
+    let typing = rooms.iter_mut().enumerate().map(|(n, (_, _, nurse, _))| {
+        let text = &text;
+        async move {
+            type_into(nurse, "notes", text).await;
+            nurse
+                .send(Message::Custom(
+                    protocol::SAVED,
+                    protocol::encode_saved(n as u32),
+                ))
+                .await;
+            nurse.wait_until(|c| c.saved.contains(&(n as u32))).await;
+            assert!(nurse.refusals.is_empty(), "{:?}", nurse.refusals);
+        }
+    });
+    futures_util::future::join_all(typing).await;
+    for (_, _, _, parent) in &mut rooms {
+        parent.wait_until(|c| text_of(c, "notes") == text).await;
+    }
+
+    let conferences: Vec<_> = rooms
+        .into_iter()
+        .map(|(conf, people, _, _)| (conf, people))
+        .collect();
+    app.restart().await;
+    for (conf, people) in &conferences {
+        let back = app.connect(conf, &people[1].1).await;
+        assert_eq!(text_of(&back, "notes"), text);
+    }
+}
+
+#[tokio::test]
+async fn an_update_that_cannot_be_stored_is_refused_seen_by_nobody_and_other_rooms_go_on() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[("Pat Nurse", "professional"), ("Jo Parent", "parent")],
+        )
+        .await;
+    let (other_conf, other_people) = app
+        .conference(
+            &chair,
+            &[("Sam Teacher", "professional"), ("Kim Parent", "parent")],
+        )
+        .await;
+    let (nurse_id, nurse_token) = &people[0];
+    let (teacher_id, teacher_token) = &other_people[0];
+    let mut nurse = app.connect(&conf, nurse_token).await;
+    let mut parent = app.connect(&conf, &people[1].1).await;
+    let mut teacher = app.connect(&other_conf, teacher_token).await;
+    let mut other_parent = app.connect(&other_conf, &other_people[1].1).await;
+
+    // The disk refuses the nurse's writes, and only hers.
+    let mut db = database(&app).await;
+    let trigger = format!(
+        "CREATE TRIGGER refuse_nurse BEFORE INSERT ON document_updates
+         WHEN NEW.participant_id = '{nurse_id}'
+         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(trigger))
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    add_item(&mut nurse, "lost", nurse_id, "Not stored").await;
+    add_item(&mut teacher, "kept", teacher_id, "Stored").await;
+    nurse
+        .send(Message::Custom(protocol::SAVED, protocol::encode_saved(1)))
+        .await;
+    nurse.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(nurse.refusals, [protocol::NOT_SAVED]);
+    other_parent.wait_until(has_item("kept")).await;
+    parent.settle(Duration::from_millis(200)).await;
+    assert!(parent.board().is_empty(), "{:?}", parent.board());
+
+    // Once the disk takes writes again, the same person's next change goes through,
+    // and the refused one is nowhere.
+    sqlx::query("DROP TRIGGER refuse_nurse")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+    let mut nurse_again = app.connect(&conf, nurse_token).await;
+    add_item(&mut nurse_again, "after", nurse_id, "Stored after").await;
+    parent.wait_until(has_item("after")).await;
+    let fresh = app.connect(&conf, &people[1].1).await;
+    let ids: Vec<String> = fresh.board().into_iter().map(|i| i.id).collect();
+    assert_eq!(ids, ["after"]);
+}
