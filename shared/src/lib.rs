@@ -10,8 +10,11 @@
 //! - a sans-IO reader of incoming Yjs updates that tells which parts of the document an
 //!   update touches, so the server can refuse it before applying it ([`guard`]);
 //! - Roundtable's optional additions to the sync protocol ([`protocol`]);
-//! - the safety scale's subjects, words, life and summary ([`scale`]).
+//! - the safety scale's subjects, words, life and summary ([`scale`]);
+//! - bank holidays of England and Wales, working days, and the dates by which the
+//!   core group and the next review must meet after a conference ([`dates`]).
 
+pub mod dates;
 pub mod doc;
 pub mod guard;
 pub mod headings;
