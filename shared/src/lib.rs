@@ -9,6 +9,8 @@
 //! - who may write which part of the document ([`permissions`]);
 //! - a sans-IO reader of incoming Yjs updates that tells which parts of the document an
 //!   update touches, so the server can refuse it before applying it ([`guard`]);
+//! - the layout of the drafted plan: danger statements and safety goals, actions,
+//!   contingency and bottom lines ([`plan`]);
 //! - Roundtable's optional additions to the sync protocol ([`protocol`]);
 //! - the safety scale's subjects, words, life and summary ([`scale`]);
 //! - bank holidays of England and Wales, working days, and the dates by which the
@@ -21,6 +23,7 @@ pub mod headings;
 pub mod model;
 pub mod order;
 pub mod permissions;
+pub mod plan;
 pub mod protocol;
 pub mod scale;
 
