@@ -62,6 +62,7 @@ enum ChairCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    keep_large_allocations_apart();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROUNDTABLE_LOG")
@@ -93,6 +94,26 @@ async fn main() -> std::process::ExitCode {
         Err(message) => {
             eprintln!("roundtable: {message}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Has glibc give every block of 128 KiB or more its own mapping, returned to the
+/// system when freed. Otherwise glibc raises that threshold to the size of the first
+/// such block freed: after one password check (argon2 takes 19 MiB at once), blocks
+/// that size come from the heap and about 20 MiB stays resident for good.
+fn keep_large_allocations_apart() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::ffi::c_int;
+        const M_MMAP_THRESHOLD: c_int = -3;
+        unsafe extern "C" {
+            fn mallopt(param: c_int, value: c_int) -> c_int;
+        }
+        // SAFETY: mallopt only sets one of the allocator's parameters; glibc allows
+        // it at any time, from any thread.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
         }
     }
 }

@@ -50,9 +50,9 @@ impl Default for Limits {
             // Edits are tens to hundreds of bytes. tungstenite zero-fills the free
             // part of this buffer before every read, and keeps it for the life of the
             // connection: its default of 128 KiB cost a third of the CPU and most of
-            // the memory of a connection.
-            read_buffer_bytes: 4 * 1024,
-            write_buffer_bytes: 4 * 1024,
+            // the memory of a connection. Each KiB here is 20 KiB a conference of 20.
+            read_buffer_bytes: 1024,
+            write_buffer_bytes: 1024,
         }
     }
 }

@@ -700,7 +700,9 @@ impl Rooms {
             return Ok(room.clone());
         }
         *slot = None;
-        let room = Arc::new(Room::load(key, &self.storage).await?);
+        // Boxed: loading is a large future, and a connection's task would otherwise
+        // carry its size for as long as the connection lasts.
+        let room = Arc::new(Box::pin(Room::load(key, &self.storage)).await?);
         *slot = Some(room.clone());
         Ok(room)
     }

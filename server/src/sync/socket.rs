@@ -41,7 +41,10 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
                 last_heard = Instant::now();
                 match frame {
                     Ok(WsMessage::Binary(bytes)) => {
-                        match room.receive(rooms.storage(), &limits, connection, &bytes).await {
+                        // Boxed, so the connection's task is not as large as handling
+                        // a message for all of its life.
+                        let receive = room.receive(rooms.storage(), &limits, connection, &bytes);
+                        match Box::pin(receive).await {
                             Outcome::Applied | Outcome::Refused(_) => {}
                             Outcome::Malformed(why) => break Some(CloseReason::new(1007, why)),
                         }
