@@ -128,8 +128,9 @@ pub fn NewConferencePage() -> impl IntoView {
                 })
                 .collect(),
             headings_template: template.get_untracked(),
-            previous_conference: Some(previous.get_untracked())
-                .filter(|p| !p.is_empty() && kind.get_untracked() == ConferenceKind::Review.as_str()),
+            previous_conference: Some(previous.get_untracked()).filter(|p| {
+                !p.is_empty() && kind.get_untracked() == ConferenceKind::Review.as_str()
+            }),
             participants: people
                 .get_untracked()
                 .iter()
