@@ -24,6 +24,7 @@ mod chair;
 mod landing;
 mod live;
 mod new_conference;
+mod plan;
 mod qr;
 mod room;
 mod scale;

@@ -228,6 +228,7 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
                     <HeadingColumn key=heading.key title=heading.title/>
                 </For>
             </div>
+            <crate::plan::PlanPanel/>
             <WhoIsHere/>
         </main>
     }
@@ -260,7 +261,7 @@ fn HeadingColumn(key: String, title: String) -> impl IntoView {
 }
 
 /// A new random id for an item, from the browser's secure random numbers.
-fn new_item_id() -> String {
+pub(crate) fn new_item_id() -> String {
     window()
         .crypto()
         .map(|crypto| crypto.random_uuid())

@@ -2,6 +2,7 @@
 
 use roundtable_shared::doc::{self, Board, ChildEntry, HeadingEntry, SaidBy};
 use roundtable_shared::model::{Participant, Phase};
+use roundtable_shared::plan::{Plan, read_plan};
 use roundtable_shared::scale::{ScaleEntry, ScaleStatus, read_scales};
 use yrs::ReadTxn;
 
@@ -17,6 +18,8 @@ pub struct Snapshot {
     pub items: Vec<ItemView>,
     /// The safety scales, first opened first.
     pub scales: Vec<ScaleEntry>,
+    /// The plan as drafted so far.
+    pub plan: Plan,
 }
 
 /// One item on the board, with its words ready to show.
@@ -58,6 +61,7 @@ impl Snapshot {
             roster: doc::read_roster(txn),
             items,
             scales: read_scales(txn),
+            plan: read_plan(txn),
         }
     }
 
