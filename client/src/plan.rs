@@ -13,7 +13,7 @@ use roundtable_shared::plan::{self, ACTIONS, BOTTOM_LINES, CONTINGENCY, DANGERS,
 use yrs::{GetString, ReadTxn, Text, TextRef};
 
 use crate::board::BoardContext;
-use crate::text::{caret_after, splice};
+use crate::text::splice;
 
 /// Where a text of the plan lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,23 +70,7 @@ fn SharedText(place: PlanText, dom_id: String, label: String, rows: u32) -> impl
         Memo::new(move |_| snapshot.with(|s| place.in_plan(&s.plan).unwrap_or_default()))
     };
     // Someone else's typing: show it, and keep our caret among the same words.
-    Effect::new(move |_| {
-        let text = value.get();
-        let Some(area) = area.get() else {
-            return;
-        };
-        let shown = area.value();
-        let Some(change) = splice(&shown, &text) else {
-            return;
-        };
-        let start = area.selection_start().ok().flatten();
-        let end = area.selection_end().ok().flatten();
-        area.set_value(&text);
-        if let (Some(start), Some(end)) = (start, end) {
-            let _ =
-                area.set_selection_range(caret_after(start, &change), caret_after(end, &change));
-        }
-    });
+    crate::text::follow_others(area, move || Some(value.get()));
     let on_input = move |_| {
         let Some(area) = area.get_untracked() else {
             return;
@@ -229,7 +213,15 @@ fn DangerRow(id: String, writes: bool) -> impl IntoView {
     };
     let number = {
         let id = id.clone();
-        move || snapshot.with(|s| s.plan.dangers.iter().position(|d| d.id == id).map_or(0, |n| n + 1))
+        move || {
+            snapshot.with(|s| {
+                s.plan
+                    .dangers
+                    .iter()
+                    .position(|d| d.id == id)
+                    .map_or(0, |n| n + 1)
+            })
+        }
     };
     if !writes {
         return view! {
@@ -271,7 +263,13 @@ fn ActionRow(id: String, writes: bool) -> impl IntoView {
         let id = id.clone();
         Memo::new(move |_| snapshot.with(|s| s.plan.actions.iter().find(|a| a.id == id).cloned()))
     };
-    let n = snapshot.with_untracked(|s| s.plan.actions.iter().position(|a| a.id == id).map_or(0, |n| n + 1));
+    let n = snapshot.with_untracked(|s| {
+        s.plan
+            .actions
+            .iter()
+            .position(|a| a.id == id)
+            .map_or(0, |n| n + 1)
+    });
     if !writes {
         let context = context.clone();
         return view! {
@@ -306,7 +304,14 @@ fn ActionRow(id: String, writes: bool) -> impl IntoView {
         let set = set.clone();
         move |value: String| {
             let value = value.trim().to_owned();
-            set(plan::action::WHO, if value.is_empty() { String::new() } else { format!("agency:{value}") })
+            set(
+                plan::action::WHO,
+                if value.is_empty() {
+                    String::new()
+                } else {
+                    format!("agency:{value}")
+                },
+            )
         }
     };
     let set_by = {
@@ -332,13 +337,33 @@ fn ActionRow(id: String, writes: bool) -> impl IntoView {
         })
     });
     let children = Memo::new(move |_| snapshot.with(|s| s.children.clone()));
-    let who_now = move || action.with(|a| a.as_ref().and_then(|a| a.who.as_ref().map(SaidBy::encode)).unwrap_or_default());
+    let who_now = move || {
+        action.with(|a| {
+            a.as_ref()
+                .and_then(|a| a.who.as_ref().map(SaidBy::encode))
+                .unwrap_or_default()
+        })
+    };
     let agency_now = move || match action.with(|a| a.as_ref().and_then(|a| a.who.clone())) {
         Some(SaidBy::Agency(name)) => name,
         _ => String::new(),
     };
-    let by_now = move || action.with(|a| a.as_ref().and_then(|a| a.by).map(plan::format_date).unwrap_or_default());
-    let child_now = move || action.with(|a| a.as_ref().and_then(|a| a.child).map(|c| c.to_string()).unwrap_or_default());
+    let by_now = move || {
+        action.with(|a| {
+            a.as_ref()
+                .and_then(|a| a.by)
+                .map(plan::format_date)
+                .unwrap_or_default()
+        })
+    };
+    let child_now = move || {
+        action.with(|a| {
+            a.as_ref()
+                .and_then(|a| a.child)
+                .map(|c| c.to_string())
+                .unwrap_or_default()
+        })
+    };
     view! {
         <li class="plan-entry">
             <SharedText place=PlanText::Field { list: ACTIONS, id: id.clone(), field: plan::action::WHAT }

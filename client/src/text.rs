@@ -65,6 +65,34 @@ pub fn caret_after(caret: u32, change: &Splice) -> u32 {
     }
 }
 
+/// Shows someone else's typing in `area` as `text` changes, keeping our caret among
+/// the same words.
+pub fn follow_others(
+    area: leptos::prelude::NodeRef<leptos::html::Textarea>,
+    text: impl Fn() -> Option<String> + 'static,
+) {
+    use leptos::prelude::*;
+    Effect::new(move |_| {
+        let Some(text) = text() else {
+            return;
+        };
+        let Some(area) = area.get() else {
+            return;
+        };
+        let shown = area.value();
+        let Some(change) = splice(&shown, &text) else {
+            return;
+        };
+        let start = area.selection_start().ok().flatten();
+        let end = area.selection_end().ok().flatten();
+        area.set_value(&text);
+        if let (Some(start), Some(end)) = (start, end) {
+            let _ =
+                area.set_selection_range(caret_after(start, &change), caret_after(end, &change));
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use roundtable_shared::model::Role;
 use yrs::{GetString, Text};
 
 use super::{BoardContext, short};
-use crate::text::{caret_after, splice};
+use crate::text::splice;
 
 /// The current text of item `id` in the local copy of the document.
 fn text_now(context: &BoardContext, id: &str) -> Option<String> {
@@ -160,24 +160,8 @@ fn Editor(id: String) -> impl IntoView {
         });
     }
     // Someone else's typing: show it, and keep our caret among the same words.
-    Effect::new(move |_| {
-        let Some(text) = item.with(|i| i.as_ref().map(|i| i.text.clone())) else {
-            return;
-        };
-        let Some(area) = area.get() else {
-            return;
-        };
-        let shown = area.value();
-        let Some(change) = splice(&shown, &text) else {
-            return;
-        };
-        let start = area.selection_start().ok().flatten();
-        let end = area.selection_end().ok().flatten();
-        area.set_value(&text);
-        if let (Some(start), Some(end)) = (start, end) {
-            let _ =
-                area.set_selection_range(caret_after(start, &change), caret_after(end, &change));
-        }
+    crate::text::follow_others(area, move || {
+        item.with(|i| i.as_ref().map(|i| i.text.clone()))
     });
 
     let on_input = {
