@@ -31,6 +31,7 @@ pub fn ChairTools(conference_id: String, room_code: String) -> impl IntoView {
             </p>
             <PhaseControl conference_id=conference_id.clone()/>
             <crate::scale::ChairScale conference_id=conference_id.clone()/>
+            <crate::decision::ChairRecord conference_id=conference_id.clone()/>
             <Lobby conference_id=conference_id.clone()/>
             <People conference_id/>
         </section>

@@ -7,7 +7,9 @@
 //! - `/new` sets up a conference ([`new_conference`]);
 //! - `/conference/<id>` is the conference's live board ([`board`]), with the
 //!   chair's tools for running the meeting ([`chair`]);
-//! - `/conference/<id>/room` is the room view for the wall ([`room`]).
+//! - `/conference/<id>/room` is the room view for the wall ([`room`]);
+//! - `/conference/<id>/record`, `/letter` and `/audit` are the chair's record, the
+//!   draft letter to the family and the audit log ([`record`]).
 //!
 //! Joining (`/join`, `/lobby`) and the safety scale page (`/conference/<id>/score`)
 //! are the phone's own small module, `roundtable-phone`; `loader.js` starts that one
@@ -20,12 +22,14 @@
 
 mod api;
 mod board;
+mod decision;
 mod chair;
 mod landing;
 mod live;
 mod new_conference;
 mod plan;
 mod qr;
+mod record;
 mod room;
 mod scale;
 mod text;
@@ -41,6 +45,9 @@ enum Page {
     NewConference,
     Conference { id: String },
     Room { id: String },
+    Record { id: String },
+    Letter { id: String },
+    Audit { id: String },
     NotFound,
 }
 
@@ -62,6 +69,9 @@ fn page_for_path(pathname: &str) -> Page {
                 }
             }
             Some(Some((id, "room"))) if is_id(id) => Page::Room { id: id.to_owned() },
+            Some(Some((id, "record"))) if is_id(id) => Page::Record { id: id.to_owned() },
+            Some(Some((id, "letter"))) if is_id(id) => Page::Letter { id: id.to_owned() },
+            Some(Some((id, "audit"))) if is_id(id) => Page::Audit { id: id.to_owned() },
             _ => Page::NotFound,
         },
     }
@@ -92,6 +102,9 @@ pub fn start() {
         Page::NewConference => view! { <new_conference::NewConferencePage/> }.into_any(),
         Page::Conference { id } => view! { <board::BoardPage conference_id=id/> }.into_any(),
         Page::Room { id } => view! { <room::RoomPage conference_id=id/> }.into_any(),
+        Page::Record { id } => view! { <record::RecordPage conference_id=id/> }.into_any(),
+        Page::Letter { id } => view! { <record::LetterPage conference_id=id/> }.into_any(),
+        Page::Audit { id } => view! { <record::AuditPage conference_id=id/> }.into_any(),
         Page::NotFound => view! { <NotFoundPage/> }.into_any(),
     });
 }

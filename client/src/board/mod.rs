@@ -229,6 +229,7 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
                 </For>
             </div>
             <crate::plan::PlanPanel/>
+            <crate::decision::DecisionPanel/>
             <WhoIsHere/>
         </main>
     }

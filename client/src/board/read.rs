@@ -1,7 +1,8 @@
 //! What the board shows, read from the conference's document.
 
 use roundtable_shared::doc::{self, Board, ChildEntry, HeadingEntry, SaidBy};
-use roundtable_shared::model::{Participant, Phase};
+use roundtable_shared::model::{Participant, ParticipantId, Phase};
+use roundtable_shared::record;
 use roundtable_shared::plan::{Plan, read_plan};
 use roundtable_shared::scale::{ScaleEntry, ScaleStatus, read_scales};
 use yrs::ReadTxn;
@@ -20,6 +21,18 @@ pub struct Snapshot {
     pub scales: Vec<ScaleEntry>,
     /// The plan as drafted so far.
     pub plan: Plan,
+    /// Decisions, attendance, quorum, next meetings and whether the conference is closed.
+    pub record: RecordView,
+}
+
+/// What the server has recorded in the `decisions` root.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordView {
+    pub decisions: Vec<record::DecisionEntry>,
+    pub attendance: std::collections::BTreeMap<ParticipantId, record::Attendance>,
+    pub quorum: Option<record::Quorum>,
+    pub next_meetings: Option<record::NextMeetingsEntry>,
+    pub closed: Option<record::ClosedEntry>,
 }
 
 /// One item on the board, with its words ready to show.
@@ -62,6 +75,13 @@ impl Snapshot {
             items,
             scales: read_scales(txn),
             plan: read_plan(txn),
+            record: RecordView {
+                decisions: record::read_decisions(txn),
+                attendance: record::read_attendance(txn),
+                quorum: record::read_quorum(txn),
+                next_meetings: record::read_next_meetings(txn),
+                closed: record::read_closed(txn),
+            },
         }
     }
 
