@@ -198,7 +198,7 @@ fn AttendanceForm(conference_id: String, set_problem: WriteSignal<Option<String>
     let quorum = Memo::new(move |_| snapshot.with(|s| s.record.quorum.clone()));
     view! {
         <details class="attendance">
-            <summary>"Who is here"</summary>
+            <summary>"Attendance"</summary>
             {move || people.get().into_iter().map(|(pid, words, now)| {
                 let select_id = format!("attendance-{pid}");
                 let conference_id = conference_id.clone();
