@@ -233,7 +233,11 @@ pub async fn score_for(
 }
 
 /// `PUT /api/conferences/{id}/decisions/{child}`: the decision for one child.
-pub async fn record_decision(id: &str, child: &str, body: &serde_json::Value) -> Result<(), ApiError> {
+pub async fn record_decision(
+    id: &str,
+    child: &str,
+    body: &serde_json::Value,
+) -> Result<(), ApiError> {
     send(
         "PUT",
         &format!("/api/conferences/{id}/decisions/{child}"),
@@ -246,17 +250,30 @@ pub async fn record_decision(id: &str, child: &str, body: &serde_json::Value) ->
 /// `PUT /api/conferences/{id}/attendance/{pid}`: present, apologies or absent.
 pub async fn set_attendance(id: &str, pid: &str, status: &str) -> Result<(), ApiError> {
     let body = to_json(&serde_json::json!({ "status": status }))?;
-    send("PUT", &format!("/api/conferences/{id}/attendance/{pid}"), Some(body))
-        .await
-        .map(drop)
+    send(
+        "PUT",
+        &format!("/api/conferences/{id}/attendance/{pid}"),
+        Some(body),
+    )
+    .await
+    .map(drop)
 }
 
 /// `PUT /api/conferences/{id}/next-meetings`.
-pub async fn set_next_meetings(id: &str, core_group_by: &str, review_by: &str) -> Result<(), ApiError> {
-    let body = to_json(&serde_json::json!({ "core_group_by": core_group_by, "review_by": review_by }))?;
-    send("PUT", &format!("/api/conferences/{id}/next-meetings"), Some(body))
-        .await
-        .map(drop)
+pub async fn set_next_meetings(
+    id: &str,
+    core_group_by: &str,
+    review_by: &str,
+) -> Result<(), ApiError> {
+    let body =
+        to_json(&serde_json::json!({ "core_group_by": core_group_by, "review_by": review_by }))?;
+    send(
+        "PUT",
+        &format!("/api/conferences/{id}/next-meetings"),
+        Some(body),
+    )
+    .await
+    .map(drop)
 }
 
 /// `POST /api/conferences/{id}/close`.

@@ -48,7 +48,10 @@ pub fn date_words(date: &str) -> String {
     let (Some(year), Some(month), Some(day)) = (parts.next(), parts.next(), parts.next()) else {
         return date.to_owned();
     };
-    match (month.parse::<usize>(), day.get(..2).unwrap_or(day).parse::<u32>()) {
+    match (
+        month.parse::<usize>(),
+        day.get(..2).unwrap_or(day).parse::<u32>(),
+    ) {
         (Ok(m @ 1..=12), Ok(d)) => format!("{d} {} {year}", MONTHS[m - 1]),
         _ => date.to_owned(),
     }
@@ -127,7 +130,9 @@ pub fn ChairRecord(conference_id: String) -> impl IntoView {
     let record_link = format!("/conference/{conference_id}/record");
     let letter_link = format!("/conference/{conference_id}/letter");
     let audit_link = format!("/conference/{conference_id}/audit");
-    let run = move |call: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), api::ApiError>>>>| {
+    let run = move |call: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), api::ApiError>>>,
+    >| {
         spawn_local(async move {
             set_problem.set(call.await.err().map(|e| e.to_string()));
         });
@@ -176,7 +181,10 @@ pub fn ChairRecord(conference_id: String) -> impl IntoView {
 
 /// Who is present, who sent apologies; and whether the conference is quorate.
 #[component]
-fn AttendanceForm(conference_id: String, set_problem: WriteSignal<Option<String>>) -> impl IntoView {
+fn AttendanceForm(
+    conference_id: String,
+    set_problem: WriteSignal<Option<String>>,
+) -> impl IntoView {
     let context = expect_context::<BoardContext>();
     let snapshot = context.snapshot;
     let people = Memo::new(move |_| {
@@ -272,7 +280,8 @@ fn DecisionForm(
             "dissent": lines_of(&dissent.get_untracked()).into_iter().map(|(who, why)| Dissent { who, why }).collect::<Vec<_>>(),
             "lead_social_worker": Some(lead.get_untracked().trim().to_owned()).filter(|l| !l.is_empty()),
         });
-        let (conference_id, child_id, name) = (conference_id.clone(), child_id.clone(), name.clone());
+        let (conference_id, child_id, name) =
+            (conference_id.clone(), child_id.clone(), name.clone());
         spawn_local(async move {
             match api::record_decision(&conference_id, &child_id, &body).await {
                 Ok(()) => {
@@ -347,7 +356,10 @@ pub fn lines_of(text: &str) -> Vec<(String, String)> {
 
 /// The dates of the first core group and the review, as proposed or changed.
 #[component]
-fn NextMeetingsForm(conference_id: String, set_problem: WriteSignal<Option<String>>) -> impl IntoView {
+fn NextMeetingsForm(
+    conference_id: String,
+    set_problem: WriteSignal<Option<String>>,
+) -> impl IntoView {
     let context = expect_context::<BoardContext>();
     let snapshot = context.snapshot;
     let next = Memo::new(move |_| snapshot.with(|s| s.record.next_meetings.clone()));
@@ -362,7 +374,11 @@ fn NextMeetingsForm(conference_id: String, set_problem: WriteSignal<Option<Strin
     let (done, set_done) = signal(None::<String>);
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
-        let (conference_id, core, review) = (conference_id.clone(), core.get_untracked(), review.get_untracked());
+        let (conference_id, core, review) = (
+            conference_id.clone(),
+            core.get_untracked(),
+            review.get_untracked(),
+        );
         spawn_local(async move {
             match api::set_next_meetings(&conference_id, &core, &review).await {
                 Ok(()) => {
@@ -402,7 +418,10 @@ mod tests {
             categories: NonEmptyCategories::new(vec![Category::Neglect, Category::EmotionalAbuse])
                 .unwrap(),
         };
-        assert_eq!(decision_words(&plan), "Child protection plan: emotional abuse, neglect");
+        assert_eq!(
+            decision_words(&plan),
+            "Child protection plan: emotional abuse, neglect"
+        );
         assert_eq!(decision_words(&Decision::NoPlan), "No plan");
     }
 

@@ -22,8 +22,8 @@
 
 mod api;
 mod board;
-mod decision;
 mod chair;
+mod decision;
 mod landing;
 mod live;
 mod new_conference;

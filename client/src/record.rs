@@ -50,13 +50,15 @@ fn page(
     set_page_title(title);
     let (state, set_state) = signal(None::<Result<Value, String>>);
     spawn_local(async move { set_state.set(Some(fetch_json(path).await)) });
-    move || match state.get() {
+    move || {
+        match state.get() {
         None => view! { <main id="main"><p role="status">"Opening…"</p></main> }.into_any(),
         Some(Err(why)) => view! {
             <main id="main"><h1>{title}</h1><div role="alert"><p class="problem">{why}</p></div></main>
         }
         .into_any(),
         Some(Ok(value)) => show(value),
+    }
     }
 }
 
@@ -180,7 +182,11 @@ pub fn LetterPage(conference_id: String) -> impl IntoView {
                 .filter(|p| matches!(text(p, "role").as_str(), "parent" | "carer"))
                 .map(|p| text(p, "name"))
                 .collect();
-            let greeting = if family.is_empty() { "Dear parent or carer".to_owned() } else { format!("Dear {}", family.join(" and ")) };
+            let greeting = if family.is_empty() {
+                "Dear parent or carer".to_owned()
+            } else {
+                format!("Dear {}", family.join(" and "))
+            };
             let next = record.get("next_meetings").cloned().unwrap_or_default();
             view! {
                 <main id="main" class="record letter">
@@ -222,7 +228,12 @@ pub fn AuditPage(conference_id: String) -> impl IntoView {
         "Audit log",
         format!("/api/conferences/{conference_id}/audit"),
         |log| {
-            let who = |v: &Value| v.get("name").and_then(Value::as_str).unwrap_or("Roundtable").to_owned();
+            let who = |v: &Value| {
+                v.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Roundtable")
+                    .to_owned()
+            };
             view! {
                 <main id="main" class="record">
                     <h1>"Audit log"</h1>

@@ -2,8 +2,8 @@
 
 use roundtable_shared::doc::{self, Board, ChildEntry, HeadingEntry, SaidBy};
 use roundtable_shared::model::{Participant, ParticipantId, Phase};
-use roundtable_shared::record;
 use roundtable_shared::plan::{Plan, read_plan};
+use roundtable_shared::record;
 use roundtable_shared::scale::{ScaleEntry, ScaleStatus, read_scales};
 use yrs::ReadTxn;
 
