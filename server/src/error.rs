@@ -22,6 +22,9 @@ pub enum ApiError {
     StillWaiting,
     #[error("you are not allowed to do this")]
     Forbidden,
+    /// Not allowed, with the reason, e.g. "only the chair can reopen".
+    #[error("{0}")]
+    NotAllowed(&'static str),
     /// The message says what was not found, e.g. "there is no such conference".
     #[error("{0}")]
     NotFound(&'static str),
@@ -44,7 +47,7 @@ impl ApiError {
         match self {
             Self::SignInNeeded | Self::WrongCredentials => StatusCode::UNAUTHORIZED,
             Self::LinkNotValid | Self::Removed => StatusCode::GONE,
-            Self::StillWaiting | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::StillWaiting | Self::Forbidden | Self::NotAllowed(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -1,11 +1,12 @@
-//! `roundtable`: run the server, or manage chair accounts.
+//! `roundtable`: run the server, manage chair accounts, or delete conferences closed
+//! long ago.
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use roundtable_server::storage::{ChairRow, Storage, StorageError};
+use roundtable_server::storage::{ChairRow, Storage, StorageError, now_ms};
 use roundtable_server::{Config, auth};
 use roundtable_shared::ChairId;
 
@@ -46,6 +47,15 @@ enum Command {
     Chair {
         #[command(subcommand)]
         command: ChairCommand,
+    },
+    /// Delete every conference closed more than N days ago, with everything about it.
+    Retention {
+        /// Conferences closed more than this many days ago are deleted.
+        #[arg(long)]
+        closed_days: u32,
+        /// Say what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -88,6 +98,10 @@ async fn main() -> std::process::ExitCode {
         Command::Chair {
             command: ChairCommand::Add { email, name },
         } => add_chair(cli.data_dir, email, name).await,
+        Command::Retention {
+            closed_days,
+            dry_run,
+        } => retention(cli.data_dir, closed_days, dry_run).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -190,4 +204,42 @@ async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(),
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+async fn retention(data_dir: PathBuf, closed_days: u32, dry_run: bool) -> Result<(), String> {
+    let path = data_dir.join("roundtable.sqlite3");
+    if !path.exists() {
+        return Err(format!("there is no database at {}", path.display()));
+    }
+    let storage = Storage::open_sqlite(&path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cutoff = now_ms() - i64::from(closed_days) * 24 * 60 * 60 * 1000;
+    let result = storage.delete_closed_before(cutoff, dry_run).await;
+    storage.close().await;
+    let removed = result.map_err(|e| e.to_string())?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    let mut total = 0;
+    for gone in &removed {
+        let closed = time::OffsetDateTime::from_unix_timestamp(gone.closed_at / 1000)
+            .map(|t| t.date().to_string())
+            .unwrap_or_default();
+        let rows: Vec<String> = gone
+            .rows
+            .iter()
+            .map(|(table, n)| format!("{table} {n}"))
+            .collect();
+        total += gone.rows.iter().map(|(_, n)| n).sum::<u64>();
+        println!(
+            "{verb} {} {:?} (closed {closed}): {}",
+            gone.conference,
+            gone.title,
+            rows.join(", ")
+        );
+    }
+    println!(
+        "{verb} {} conference(s) closed more than {closed_days} days ago, {total} rows in all",
+        removed.len()
+    );
+    Ok(())
 }

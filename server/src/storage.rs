@@ -21,7 +21,9 @@ use sqlx::sqlite::{
 use sqlx::{ConnectOptions, Connection, Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
+mod record;
 mod scales;
+pub use record::{DecisionRow, DocumentChangeRow, Removed};
 pub use scales::{AuditEvent, AuditRow, OpenRefused, ScaleRow, VoteOutcome, VoteRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,11 @@ pub struct ConferenceRow {
     pub children_json: String,
     pub phase: String,
     pub room_code: String,
+    /// When the chair closed it (Unix ms); `None` while open.
+    pub closed_at: Option<i64>,
+    /// The dates the chair chose for the next meetings (`YYYY-MM-DD`), if any.
+    pub core_group_by: Option<String>,
+    pub review_by: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,11 +303,13 @@ impl Storage {
             children_json: row.get("children"),
             phase: row.get("phase"),
             room_code: row.get("room_code"),
+            closed_at: row.get("closed_at"),
+            core_group_by: row.get("core_group_by"),
+            review_by: row.get("review_by"),
         })
     }
 
-    const CONFERENCE_COLUMNS: &str =
-        "id, chair_id, title, kind, scheduled_start, headings, children, phase, room_code";
+    const CONFERENCE_COLUMNS: &str = "id, chair_id, title, kind, scheduled_start, headings, children, phase, room_code, closed_at, core_group_by, review_by";
 
     pub async fn conference(&self, id: ConferenceId) -> Result<Option<ConferenceRow>> {
         let sql = format!(

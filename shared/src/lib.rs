@@ -12,6 +12,8 @@
 //! - the layout of the drafted plan: danger statements and safety goals, actions,
 //!   contingency and bottom lines ([`plan`]);
 //! - Roundtable's optional additions to the sync protocol ([`protocol`]);
+//! - the decision for each child, attendance and quorum, the next meetings and the
+//!   conference's closing, as the document records them ([`record`]);
 //! - the safety scale's subjects, words, life and summary ([`scale`]);
 //! - bank holidays of England and Wales, working days, and the dates by which the
 //!   core group and the next review must meet after a conference ([`dates`]).
@@ -25,6 +27,7 @@ pub mod order;
 pub mod permissions;
 pub mod plan;
 pub mod protocol;
+pub mod record;
 pub mod scale;
 
 pub use model::*;

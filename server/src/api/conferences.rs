@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use rand::RngExt;
 use roundtable_shared::doc::{self, DocumentKind};
 use roundtable_shared::headings::HeadingsTemplate;
+use roundtable_shared::record;
 use roundtable_shared::{
     ChairId, Child, ChildId, Conference, ConferenceId, ConferenceKind, Participant, ParticipantId,
     Phase, Role,
@@ -218,6 +219,9 @@ async fn create(
         children_json: serde_json::to_string(&conference.children).unwrap_or_else(|_| "[]".into()),
         phase: conference.phase.as_str().to_owned(),
         room_code: code,
+        closed_at: None,
+        core_group_by: None,
+        review_by: None,
     };
     // The chair takes part as a participant too, so the board can name them.
     let chair_participant = ParticipantRow {
@@ -245,6 +249,7 @@ async fn create(
             .await?;
     }
 
+    let next_meetings = super::record::next_meetings_of(&row)?;
     let roster: Vec<Participant> = rows
         .iter()
         .filter_map(|(p, _)| {
@@ -263,6 +268,8 @@ async fn create(
             for p in &roster {
                 doc::write_participant(txn, p);
             }
+            roundtable_shared::plan::write_skeleton(txn);
+            record::write_next_meetings(txn, &next_meetings);
         })
         .await?;
     tracing::info!(conference = %conference.id, "conference created");
@@ -334,10 +341,20 @@ async fn set_phase(
 ) -> Result<Json<Value>, ApiError> {
     let id = ConferenceId(id);
     let (_, row) = require_chair(&state, &headers, id).await?;
-    let phase = Phase::parse(body.phase.trim()).ok_or_else(|| {
-        let names: Vec<_> = Phase::ALL.iter().map(|p| p.as_str()).collect();
-        ApiError::Invalid(format!("phase must be one of: {}", names.join(", ")))
-    })?;
+    super::not_closed(&row)?;
+    let phase = Phase::parse(body.phase.trim())
+        .filter(|p| *p != Phase::Closed)
+        .ok_or_else(|| {
+            let names: Vec<_> = Phase::ALL
+                .iter()
+                .filter(|p| **p != Phase::Closed)
+                .map(|p| p.as_str())
+                .collect();
+            ApiError::Invalid(format!(
+                "phase must be one of: {} (a conference is closed with …/close)",
+                names.join(", ")
+            ))
+        })?;
     let _ = conference_model(&row)?;
     state.storage.set_phase(id, phase.as_str()).await?;
     state

@@ -2,6 +2,7 @@
 
 mod conferences;
 mod people;
+mod record;
 mod scales;
 mod session;
 mod sync;
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .merge(conferences::router())
         .merge(people::router())
         .merge(scales::router())
+        .merge(record::router())
         .merge(sync::router())
         .route("/api/{*rest}", axum::routing::any(not_found))
 }
@@ -42,6 +44,19 @@ pub(crate) fn text(
         )));
     }
     Ok(value.to_owned())
+}
+
+/// What every command that would change a closed conference answers.
+pub(crate) const CLOSED: &str = "this conference is closed: the chair can reopen it";
+
+/// Refuses a change to a closed conference (409).
+pub(crate) fn not_closed(
+    conference: &crate::storage::ConferenceRow,
+) -> Result<(), crate::error::ApiError> {
+    match conference.closed_at {
+        Some(_) => Err(crate::error::ApiError::Conflict(CLOSED.into())),
+        None => Ok(()),
+    }
 }
 
 /// Someone taking part in a conference, as the server knows them.

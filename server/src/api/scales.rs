@@ -47,14 +47,14 @@ pub fn router() -> Router<AppState> {
 const MAX_REASON_CHARS: usize = 1000;
 const MAX_WORDS_CHARS: usize = 300;
 
-fn chair_only(member: &Member) -> Result<(), ApiError> {
+pub(super) fn chair_only(member: &Member) -> Result<(), ApiError> {
     match member.role {
         Role::Chair => Ok(()),
         _ => Err(ApiError::Forbidden),
     }
 }
 
-fn children(conference: &ConferenceRow) -> Result<Vec<Child>, ApiError> {
+pub(super) fn children(conference: &ConferenceRow) -> Result<Vec<Child>, ApiError> {
     Ok(super::conferences::conference_model(conference)?.children)
 }
 
@@ -100,12 +100,12 @@ fn wording_of(row: &ScaleRow) -> Result<ScaleWording, ApiError> {
     serde_json::from_str(&row.wording).map_err(|_| corrupt("scale wording"))
 }
 
-fn status_of(row: &ScaleRow) -> Result<ScaleStatus, ApiError> {
+pub(super) fn status_of(row: &ScaleRow) -> Result<ScaleStatus, ApiError> {
     ScaleStatus::parse(&row.status).ok_or_else(|| corrupt("scale status"))
 }
 
 /// Every score of a scale with the name and role of who gave it.
-async fn revealed_scores(
+pub(super) async fn revealed_scores(
     state: &AppState,
     conference: ConferenceId,
     scale: &str,
@@ -313,7 +313,7 @@ struct OpenScale {
     wording: Option<ScaleWording>,
 }
 
-fn audit(member: &Member, action: &'static str, detail: Value) -> AuditEvent {
+pub(super) fn audit(member: &Member, action: &'static str, detail: Value) -> AuditEvent {
     AuditEvent {
         conference: member.conference.id,
         actor: Some(member.participant.id),
@@ -331,6 +331,7 @@ async fn open(
     let id = ConferenceId(id);
     let member = member_of(&state, &headers, id).await?;
     chair_only(&member)?;
+    super::not_closed(&member.conference)?;
     let children = children(&member.conference)?;
     let about = about(&body.subject, &children)?;
     let subject = match body.subject {
@@ -436,6 +437,7 @@ async fn give_score(
     voter: &ParticipantRow,
     body: &GiveScore,
 ) -> Result<Json<Value>, ApiError> {
+    super::not_closed(&member.conference)?;
     let (score, reason) = checked_score(body)?;
     let conference = member.conference.id;
     let on_behalf = voter.id != member.participant.id;
@@ -535,6 +537,7 @@ async fn move_on(
 ) -> Result<Json<Value>, ApiError> {
     let member = member_of(state, headers, id).await?;
     chair_only(&member)?;
+    super::not_closed(&member.conference)?;
     let scale = scale.to_string();
     let row = state
         .storage

@@ -78,7 +78,7 @@ fn scale_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ScaleRow> {
     })
 }
 
-async fn record(
+pub(super) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     event: &AuditEvent,
     at: i64,

@@ -4,7 +4,10 @@
 //! - An update is stored (committed) before it is applied or relayed; an update that
 //!   cannot be stored is refused and nobody sees it.
 //! - Every update is checked against the sender's role before anything else; a
-//!   forbidden update is refused whole and only the sender hears of it.
+//!   forbidden update is refused whole and only the sender hears of it. So is any
+//!   change to the document of a closed conference (its phase, as the document held
+//!   it before the update, is `closed`), and any change to the plan that leaves it
+//!   holding a date that is not a real date.
 //! - All changes to one room happen under its lock, so the stored order is the order
 //!   every client receives.
 //! - Nobody silently misses an update: a connection whose queue is full is dropped and
@@ -18,7 +21,7 @@ use roundtable_shared::doc::{Board, DocumentKind};
 use roundtable_shared::guard::ChangeRecorder;
 use roundtable_shared::permissions::check_update;
 use roundtable_shared::protocol;
-use roundtable_shared::{ConferenceId, ParticipantId, Role};
+use roundtable_shared::{ConferenceId, ParticipantId, Phase, Role};
 use tokio::sync::{Mutex, OwnedMutexGuard, mpsc, watch};
 use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
@@ -30,6 +33,9 @@ use super::Limits;
 use crate::storage::{Storage, StorageError};
 
 pub type RoomKey = (ConferenceId, DocumentKind);
+
+/// Why an update to a closed conference's document is refused.
+pub const CLOSED_REFUSAL: &str = "the conference is closed, so the record cannot be changed";
 
 /// A message queued for a connection; encoded once, shared by every recipient.
 pub type Outgoing = axum::body::Bytes;
@@ -279,7 +285,13 @@ impl Room {
         // Apply first, then look at what really changed: yrs decides where content
         // lands, so its own account is the one to check. Nothing is stored or relayed
         // until the check passes; a refused change is dropped by reloading the document.
-        let before = state.document.doc.transact().state_vector();
+        let (before, closed) = {
+            let txn = state.document.doc.transact();
+            (
+                txn.state_vector(),
+                roundtable_shared::doc::read_phase(&txn) == Some(Phase::Closed),
+            )
+        };
         // Hostile input must not take the server down: a panic inside yrs counts as an
         // update that could not be applied.
         let decoded = std::panic::catch_unwind(|| Update::decode_v1(&update));
@@ -309,10 +321,26 @@ impl Room {
                 |item| board.entry_now(&txn, item),
             )
         };
+        // A closed conference's record is frozen; the plan's dates must be real dates.
+        let verdict = verdict
+            .map_err(|refusal| refusal.to_string())
+            .and_then(|()| {
+                if closed {
+                    return Err(CLOSED_REFUSAL.to_owned());
+                }
+                let plan_touched = changes
+                    .changes
+                    .iter()
+                    .any(|c| c.place.root.as_ref() == roundtable_shared::doc::PLAN);
+                if plan_touched {
+                    roundtable_shared::plan::check(&state.document.doc.transact())?;
+                }
+                Ok(())
+            });
         if let Err(refusal) = verdict {
             tracing::info!(conference = %self.key.0, participant = %member.participant, %refusal, "update refused");
             self.restore(&mut state, storage).await;
-            return self.refuse(&state, connection, refusal.to_string());
+            return self.refuse(&state, connection, refusal);
         }
         let seq = state.document.next_seq;
         if let Err(e) = storage

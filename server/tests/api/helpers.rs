@@ -91,6 +91,32 @@ impl TestApp {
         self.data_dir.path().join("roundtable.sqlite3")
     }
 
+    pub fn storage(&self) -> &roundtable_server::storage::Storage {
+        &self.running.as_ref().expect("running").state.storage
+    }
+
+    /// Adds another chair account and signs them in.
+    pub async fn another_chair(&self, email: &str) -> reqwest::Client {
+        self.storage()
+            .insert_chair(&ChairRow {
+                id: ChairId(uuid::Uuid::new_v4()),
+                email: email.into(),
+                name: "Another Chair".into(),
+                password_hash: auth::hash_password(CHAIR_PASSWORD).unwrap(),
+            })
+            .await
+            .unwrap();
+        let chair = self.browser();
+        let response = chair
+            .post(self.url("/api/session"))
+            .json(&json!({ "email": email, "password": CHAIR_PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+        chair
+    }
+
     pub fn rooms(&self) -> &roundtable_server::sync::room::Rooms {
         &self.running.as_ref().expect("running").state.rooms
     }
@@ -178,6 +204,16 @@ impl TestApp {
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         SyncClient::open(request).await
     }
+}
+
+/// The status and the `error` sentence of an answer.
+pub async fn error_of(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 type Socket =

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod http;
+mod record;
 mod scales;
 mod sync;
 mod writer;

@@ -8,7 +8,7 @@ use roundtable_shared::scale::{ScaleStatus, read_scales};
 use serde_json::{Value, json};
 use yrs::Transact;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, error_of};
 
 const PEOPLE: &[(&str, &str)] = &[
     ("Priya Shah", "professional"),
@@ -94,15 +94,6 @@ impl Scene {
             .await
             .unwrap()
     }
-}
-
-async fn error_of(response: reqwest::Response) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_owned(),
-    )
 }
 
 #[tokio::test]
