@@ -148,11 +148,11 @@ pub fn RecordPage(conference_id: String) -> impl IntoView {
                         view! {
                             <h3>{text(d, "name")}</h3>
                             <p><strong>{outcome_words(&decision)}</strong></p>
-                            {(!text(&decision, "lead_social_worker").is_empty()).then(|| view! { <p>"Lead social worker: " {text(&decision, "lead_social_worker")}</p> })}
-                            <ul>{list(&decision, "agency_views").iter().map(|v| view! { <li>{format!("{}: {}", text(v, "agency"), text(v, "view"))}</li> }).collect_view()}</ul>
-                            {(!list(&decision, "dissent").is_empty()).then(|| view! {
+                            {(!text(d, "lead_social_worker").is_empty()).then(|| view! { <p>"Lead social worker: " {text(d, "lead_social_worker")}</p> })}
+                            <ul>{list(d, "agency_views").iter().map(|v| view! { <li>{format!("{}: {}", text(v, "agency"), text(v, "view"))}</li> }).collect_view()}</ul>
+                            {(!list(d, "dissent").is_empty()).then(|| view! {
                                 <p>"Disagreed:"</p>
-                                <ul>{list(&decision, "dissent").iter().map(|v| view! { <li>{format!("{}: {}", text(v, "who"), text(v, "why"))}</li> }).collect_view()}</ul>
+                                <ul>{list(d, "dissent").iter().map(|v| view! { <li>{format!("{}: {}", text(v, "who"), text(v, "why"))}</li> }).collect_view()}</ul>
                             })}
                         }
                     }).collect_view()}
