@@ -342,19 +342,14 @@ async fn set_phase(
     let id = ConferenceId(id);
     let (_, row) = require_chair(&state, &headers, id).await?;
     super::not_closed(&row)?;
-    let phase = Phase::parse(body.phase.trim())
-        .filter(|p| *p != Phase::Closed)
-        .ok_or_else(|| {
-            let names: Vec<_> = Phase::ALL
-                .iter()
-                .filter(|p| **p != Phase::Closed)
-                .map(|p| p.as_str())
-                .collect();
-            ApiError::Invalid(format!(
-                "phase must be one of: {} (a conference is closed with …/close)",
-                names.join(", ")
-            ))
-        })?;
+    let phase = Phase::parse(body.phase.trim()).ok_or_else(|| {
+        let names: Vec<_> = Phase::ALL.iter().map(|p| p.as_str()).collect();
+        ApiError::Invalid(format!("phase must be one of: {}", names.join(", ")))
+    })?;
+    if phase == Phase::Closed {
+        // Closing is more than a phase: it is recorded, and freezes the conference.
+        return super::record::close_conference(&state, &headers, id).await;
+    }
     let _ = conference_model(&row)?;
     state.storage.set_phase(id, phase.as_str()).await?;
     state

@@ -424,8 +424,16 @@ async fn close(
     headers: HeaderMap,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let member = chair_of(&state, &headers, id).await?;
+    close_conference(&state, &headers, ConferenceId(id)).await
+}
+
+/// Closes the conference (also what moving it to the phase `closed` does).
+pub(crate) async fn close_conference(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: ConferenceId,
+) -> Result<Json<Value>, ApiError> {
+    let member = chair_of(state, headers, id).await?;
     not_closed(&member.conference)?;
     let event = audit(&member, "conference_closed", json!({}));
     let closed_at = state
@@ -437,7 +445,7 @@ async fn close(
         closed_at: rfc3339(closed_at),
         by: member.participant.id,
     };
-    write_phase_everywhere(&state, id, Phase::Closed, Some(&closed)).await?;
+    write_phase_everywhere(state, id, Phase::Closed, Some(&closed)).await?;
     state.notices.notify(id);
     tracing::info!(conference = %id, "conference closed");
     Ok(Json(json!({

@@ -420,8 +420,16 @@ fn checked_score(body: &GiveScore) -> Result<(Score, Option<String>), ApiError> 
     Ok((score, reason))
 }
 
-/// Why a scale of this conference refused a score: unknown, or no longer open.
+/// Why a scale of this conference refused a score: the conference closed meanwhile,
+/// the scale is unknown, or no longer open.
 async fn vote_refusal(state: &AppState, conference: ConferenceId, scale: &str) -> ApiError {
+    match state.storage.conference(conference).await {
+        Ok(Some(row)) if row.closed_at.is_some() => {
+            return ApiError::Conflict(super::CLOSED.into());
+        }
+        Err(e) => return e.into(),
+        _ => {}
+    }
     match state.storage.scale(conference, scale).await {
         Ok(None) => ApiError::NotFound("there is no such safety scale in this conference"),
         Ok(Some(_)) => ApiError::Conflict(scale::ScaleRefusal::NotOpen.to_string()),

@@ -59,7 +59,8 @@ pub enum OpenRefused {
 pub enum VoteOutcome {
     /// Stored; this many people have now scored.
     Stored { scored: u32 },
-    /// The scale is not open (closed, revealed, or not of this conference).
+    /// The scale is not open (closed, revealed, or not of this conference), or the
+    /// conference is closed.
     NotOpen,
 }
 
@@ -181,7 +182,8 @@ impl Storage {
     }
 
     /// Stores `participant`'s score on an open scale, replacing any earlier score of
-    /// theirs, with its audit event. Nothing is stored unless the scale is open.
+    /// theirs, with its audit event. Nothing is stored unless the scale is open and
+    /// its conference is not closed.
     pub async fn put_vote(
         &self,
         conference: ConferenceId,
@@ -198,6 +200,8 @@ impl Storage {
             "INSERT INTO scale_votes (scale_id, participant_id, score, reason, entered_by, updated_at)
              SELECT id, ?, ?, ?, ?, ? FROM scales
              WHERE id = ? AND conference_id = ? AND status = 'open'
+               AND NOT EXISTS (SELECT 1 FROM conferences c
+                               WHERE c.id = scales.conference_id AND c.closed_at IS NOT NULL)
              ON CONFLICT (scale_id, participant_id) DO UPDATE SET
                  score = excluded.score, reason = excluded.reason,
                  entered_by = excluded.entered_by, updated_at = excluded.updated_at",

@@ -505,6 +505,33 @@ async fn a_closed_conference_changes_no_more_until_the_chair_reopens_it() {
         .await
         .unwrap();
     assert_eq!(error_of(score).await.0, 409);
+    // The statement that stores a score checks too, for a score that was on its way
+    // when the chair closed the conference.
+    use roundtable_server::storage::{AuditEvent, VoteOutcome, VoteRow};
+    let parent = s.id(PARENT).parse().unwrap();
+    let outcome = s
+        .app
+        .storage()
+        .put_vote(
+            s.conference.parse().unwrap(),
+            &scale,
+            parent,
+            &VoteRow {
+                participant_id: parent,
+                score: 4,
+                reason: None,
+                entered_by: None,
+            },
+            &AuditEvent {
+                conference: s.conference.parse().unwrap(),
+                actor: Some(parent),
+                action: "score_given",
+                detail: json!({ "scale": scale, "score": 4 }),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, VoteOutcome::NotOpen);
 
     // Only the chair of this conference can reopen it.
     assert_eq!(
@@ -531,13 +558,29 @@ async fn a_closed_conference_changes_no_more_until_the_chair_reopens_it() {
         (409, "this conference is not closed".into())
     );
     assert_eq!(s.attend(POLICE, "present").await.status(), 200);
+    // Moving the meeting on to the phase `closed` closes it the same way.
+    let closed: Value = s
+        .post("/phase", json!({ "phase": "closed" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(closed["closed_at"].is_string());
+    assert_eq!(error_of(s.attend(POLICE, "absent").await).await.0, 409);
     let actions = s.actions().await;
     let closing: Vec<&str> = actions
         .iter()
         .map(String::as_str)
         .filter(|a| a.starts_with("conference_"))
         .collect();
-    assert_eq!(closing, ["conference_closed", "conference_reopened"]);
+    assert_eq!(
+        closing,
+        [
+            "conference_closed",
+            "conference_reopened",
+            "conference_closed"
+        ]
+    );
 }
 
 async fn stored_updates(app: &TestApp, conference: &str) -> i64 {
