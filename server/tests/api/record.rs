@@ -1061,6 +1061,31 @@ async fn retention_deletes_everything_of_conferences_closed_long_ago_and_nothing
         .await
         .unwrap();
     assert_eq!(would.len(), 1);
+    // So does the command line's, one line a conference and a total.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_roundtable"))
+        .args([
+            "retention",
+            "--closed-days",
+            "30",
+            "--dry-run",
+            "--data-dir",
+        ])
+        .arg(s.app.database_path().parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert!(
+        lines[0].starts_with(&format!("would delete {old} ")),
+        "{printed}"
+    );
+    assert!(lines[0].contains("scale_votes 1"), "{printed}");
+    assert!(
+        lines[1].starts_with("would delete 1 conference(s)"),
+        "{printed}"
+    );
     assert_eq!(rows_of(&mut db, &old).await, before_old);
 
     let gone = s
