@@ -259,6 +259,7 @@ impl Storage {
         &self,
         conference: &ConferenceRow,
         participants: &[(ParticipantRow, Option<Vec<u8>>)],
+        event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -280,6 +281,7 @@ impl Storage {
         for (participant, link_hash) in participants {
             Self::insert_participant_in(&mut tx, participant, link_hash.as_deref()).await?;
         }
+        scales::record(&mut tx, event, now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -351,12 +353,16 @@ impl Storage {
             .collect()
     }
 
-    pub async fn set_phase(&self, id: ConferenceId, phase: &str) -> Result<()> {
+    /// Moves the conference to `phase`, with its audit event.
+    pub async fn set_phase(&self, id: ConferenceId, phase: &str, event: &AuditEvent) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE conferences SET phase = ? WHERE id = ?")
             .bind(phase)
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        scales::record(&mut tx, event, now_ms()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -386,13 +392,18 @@ impl Storage {
         Ok(())
     }
 
+    /// Adds a participant (invited, or waiting in the lobby), with its audit event.
     pub async fn insert_participant(
         &self,
         p: &ParticipantRow,
         link_hash: Option<&[u8]>,
+        event: &AuditEvent,
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        Self::insert_participant_in(&mut conn, p, link_hash).await
+        let mut tx = self.pool.begin().await?;
+        Self::insert_participant_in(&mut tx, p, link_hash).await?;
+        scales::record(&mut tx, event, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     fn participant_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ParticipantRow> {
@@ -471,13 +482,15 @@ impl Storage {
             .collect()
     }
 
-    /// Changes a participant's status (and role, when given). A participant who is
-    /// removed or turned away also loses their link and every session at once.
+    /// Changes a participant's status (and role, when given), with its audit event. A
+    /// participant who is removed or turned away also loses their link and every
+    /// session at once.
     pub async fn set_participant_status(
         &self,
         id: ParticipantId,
         status: &str,
         role: Option<&str>,
+        event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE participants SET status = ?, role = COALESCE(?, role) WHERE id = ?")
@@ -496,6 +509,7 @@ impl Storage {
                 .execute(&mut *tx)
                 .await?;
         }
+        scales::record(&mut tx, event, now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -506,13 +520,17 @@ impl Storage {
         id: ParticipantId,
         link_hash: &[u8],
         expires_at: i64,
+        event: &AuditEvent,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE participants SET link_hash = ?, link_expires_at = ? WHERE id = ?")
             .bind(link_hash)
             .bind(expires_at)
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        scales::record(&mut tx, event, now_ms()).await?;
+        tx.commit().await?;
         Ok(())
     }
 

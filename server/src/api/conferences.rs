@@ -241,7 +241,13 @@ async fn create(
         rows.push((row, Some(auth::token_hash(&token))));
         tokens.push(token);
     }
-    state.storage.insert_conference(&row, &rows).await?;
+    let event = crate::storage::AuditEvent {
+        conference: conference.id,
+        actor: Some(rows[0].0.id),
+        action: "conference_created",
+        detail: json!({ "title": row.title, "invited": rows.len() - 1 }),
+    };
+    state.storage.insert_conference(&row, &rows, &event).await?;
     if let Some(previous) = previous {
         state
             .storage
@@ -351,7 +357,14 @@ async fn set_phase(
         return super::record::close_conference(&state, &headers, id).await;
     }
     let _ = conference_model(&row)?;
-    state.storage.set_phase(id, phase.as_str()).await?;
+    let event = super::chair_event(
+        &state,
+        id,
+        "phase_changed",
+        json!({ "phase": phase.as_str() }),
+    )
+    .await?;
+    state.storage.set_phase(id, phase.as_str(), &event).await?;
     state
         .rooms
         .server_change((id, DocumentKind::Shared), |txn| {

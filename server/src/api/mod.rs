@@ -115,3 +115,27 @@ pub(crate) async fn member_of(
         conference: row,
     })
 }
+
+/// An audit event done by the chair of `conference`.
+pub(crate) async fn chair_event(
+    state: &crate::state::AppState,
+    conference: roundtable_shared::ConferenceId,
+    action: &'static str,
+    detail: serde_json::Value,
+) -> Result<crate::storage::AuditEvent, crate::error::ApiError> {
+    let chair = match state.storage.conference(conference).await? {
+        Some(row) => {
+            state
+                .storage
+                .chair_participant(conference, row.chair_id)
+                .await?
+        }
+        None => None,
+    };
+    Ok(crate::storage::AuditEvent {
+        conference,
+        actor: chair.map(|p| p.id),
+        action,
+        detail,
+    })
+}

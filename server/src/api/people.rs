@@ -128,9 +128,16 @@ async fn add(
     let id = ConferenceId(id);
     require_chair(&state, &headers, id).await?;
     let (row, token) = invite(id, &body)?;
+    let event = super::chair_event(
+        &state,
+        id,
+        "participant_invited",
+        json!({ "participant": row.id, "name": row.name, "role": row.role }),
+    )
+    .await?;
     state
         .storage
-        .insert_participant(&row, Some(&auth::token_hash(&token)))
+        .insert_participant(&row, Some(&auth::token_hash(&token)), &event)
         .await?;
     if let Some(p) = model(&row) {
         state
@@ -175,12 +182,14 @@ async fn new_link(
         )));
     }
     let token = auth::new_token();
+    let event = super::chair_event(&state, id, "new_link", json!({ "participant": p.id })).await?;
     state
         .storage
         .replace_link(
             p.id,
             &auth::token_hash(&token),
             now_ms() + auth::LINK_LIFETIME_MS,
+            &event,
         )
         .await?;
     tracing::info!(conference = %id, participant = %p.id, "new join link");
@@ -236,9 +245,16 @@ async fn remove(
     if p.chair_id.is_some() {
         return Err(ApiError::Invalid("the chair cannot be removed".into()));
     }
+    let event = super::chair_event(
+        &state,
+        id,
+        "participant_removed",
+        json!({ "participant": p.id }),
+    )
+    .await?;
     state
         .storage
-        .set_participant_status(p.id, "removed", None)
+        .set_participant_status(p.id, "removed", None, &event)
         .await?;
     state
         .rooms
@@ -294,9 +310,16 @@ async fn admit(
     let p = waiting(&state, &headers, id, pid).await?;
     let role = role_for_invite(&body.role)?;
     let agency = agency(body.agency.as_deref())?;
+    let event = super::chair_event(
+        &state,
+        id,
+        "participant_admitted",
+        json!({ "participant": p.id, "role": role.as_str() }),
+    )
+    .await?;
     state
         .storage
-        .set_participant_status(p.id, "admitted", Some(role.as_str()))
+        .set_participant_status(p.id, "admitted", Some(role.as_str()), &event)
         .await?;
     let admitted = Participant {
         id: p.id,
@@ -324,9 +347,16 @@ async fn turn_away(
 ) -> Result<StatusCode, ApiError> {
     let id = ConferenceId(id);
     let p = waiting(&state, &headers, id, pid).await?;
+    let event = super::chair_event(
+        &state,
+        id,
+        "participant_turned_away",
+        json!({ "participant": p.id }),
+    )
+    .await?;
     state
         .storage
-        .set_participant_status(p.id, "turned_away", None)
+        .set_participant_status(p.id, "turned_away", None, &event)
         .await?;
     tracing::info!(conference = %id, participant = %p.id, "turned away from the lobby");
     Ok(StatusCode::NO_CONTENT)
@@ -373,7 +403,13 @@ async fn enter_lobby(
         link_expires_at: None,
         chair_id: None,
     };
-    state.storage.insert_participant(&row, None).await?;
+    let event = crate::storage::AuditEvent {
+        conference: conference.id,
+        actor: Some(row.id),
+        action: "asked_to_join",
+        detail: json!({ "name": row.name }),
+    };
+    state.storage.insert_participant(&row, None, &event).await?;
     let token = auth::start_session(&state, SessionSubject::Participant(row.id)).await?;
     tracing::info!(conference = %conference.id, participant = %row.id, "waiting in the lobby");
     Ok((

@@ -121,9 +121,15 @@ async fn redeem_link(
 ) -> Result<Response, ApiError> {
     let mut participant = auth::participant_by_link(&state, &body.token).await?;
     if participant.status == "invited" {
+        let event = crate::storage::AuditEvent {
+            conference: participant.conference_id,
+            actor: Some(participant.id),
+            action: "joined_by_link",
+            detail: serde_json::json!({}),
+        };
         state
             .storage
-            .set_participant_status(participant.id, "admitted", None)
+            .set_participant_status(participant.id, "admitted", None, &event)
             .await?;
         participant.status = "admitted".into();
     }
