@@ -37,8 +37,10 @@ pub type RoomKey = (ConferenceId, DocumentKind);
 /// Why an update to a closed conference's document is refused.
 pub const CLOSED_REFUSAL: &str = "the conference is closed, so the record cannot be changed";
 
-/// A message queued for a connection; encoded once, shared by every recipient.
-pub type Outgoing = axum::body::Bytes;
+/// A message queued for a connection; encoded once, shared by every recipient. One
+/// pointer, not a `Bytes` (four words): tokio allocates a queue's slots 32 at a time,
+/// so this saves about 0.8 KiB for every connection.
+pub type Outgoing = Arc<axum::body::Bytes>;
 
 /// Why the server closes a connection; sent in the WebSocket close frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +165,7 @@ pub enum Outcome {
 }
 
 fn encode(message: &Message) -> Outgoing {
-    Outgoing::from(message.encode_v1())
+    Arc::new(message.encode_v1().into())
 }
 
 impl Room {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 
@@ -68,10 +69,10 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
                 // Whatever else is queued goes out with it: one write and one flush
                 // for a burst, not one per message.
                 let send = async {
-                    sink.feed(WsMessage::Binary(message)).await?;
+                    sink.feed(WsMessage::Binary(Bytes::clone(&message))).await?;
                     for _ in 1..WRITE_BATCH {
                         let Ok(message) = queue.try_recv() else { break };
-                        sink.feed(WsMessage::Binary(message)).await?;
+                        sink.feed(WsMessage::Binary(Bytes::clone(&message))).await?;
                     }
                     sink.flush().await
                 };
