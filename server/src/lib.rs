@@ -54,6 +54,15 @@ pub fn app(state: AppState) -> Router {
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        // Served over TLS (behind a proxy, as `--public-url https://…` says): browsers
+        // must keep to https for two years.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            state
+                .config
+                .secure_cookies()
+                .then(|| HeaderValue::from_static("max-age=63072000; includeSubDomains")),
+        ))
         .with_state(state)
 }
 

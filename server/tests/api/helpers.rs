@@ -25,6 +25,8 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     data_dir: tempfile::TempDir,
     limits: Limits,
+    /// `--public-url`: where people reach the server (behind a TLS proxy if https).
+    public_url: Option<String>,
     running: Option<Running>,
 }
 
@@ -38,11 +40,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with(limits: Limits) -> TestApp {
+        Self::spawn_configured(limits, None).await
+    }
+
+    /// A server whose public address is `public_url`, as behind a TLS proxy.
+    pub async fn spawn_behind(public_url: &str) -> TestApp {
+        Self::spawn_configured(Limits::default(), Some(public_url.to_owned())).await
+    }
+
+    async fn spawn_configured(limits: Limits, public_url: Option<String>) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut app = TestApp {
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             limits,
+            public_url,
             running: None,
         };
         app.start("127.0.0.1:0".parse().unwrap()).await;
@@ -68,7 +80,7 @@ impl TestApp {
             listen,
             data_dir: self.data_dir.path().to_owned(),
             client_dir: client_dir(),
-            public_url: None,
+            public_url: self.public_url.clone(),
             limits: self.limits.clone(),
         };
         let running = roundtable_server::start(config)

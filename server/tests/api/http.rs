@@ -465,3 +465,30 @@ async fn the_client_is_sent_compressed_to_browsers_that_accept_it() {
         assert_eq!(response.headers()["content-encoding"], "gzip", "{path}");
     }
 }
+
+#[tokio::test]
+async fn browsers_are_told_to_keep_to_https_only_when_it_is_served_over_tls() {
+    let plain = TestApp::spawn().await;
+    let response = reqwest::get(plain.url("/health")).await.unwrap();
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_none()
+    );
+
+    let behind_tls = TestApp::spawn_behind("https://roundtable.example.org").await;
+    for path in ["/health", "/", "/api/me"] {
+        let response = reqwest::get(behind_tls.url(path)).await.unwrap();
+        assert_eq!(
+            response.headers()["strict-transport-security"],
+            "max-age=63072000; includeSubDomains",
+            "{path}"
+        );
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+    }
+}
