@@ -20,6 +20,40 @@ pub fn router() -> Router<AppState> {
         .merge(record::router())
         .merge(sync::router())
         .route("/api/{*rest}", axum::routing::any(not_found))
+        .layer(axum::middleware::from_fn(refuse_other_sites))
+}
+
+/// Whether a request's `Origin`, if it has one, is this site. Browsers send it with
+/// every WebSocket and with every request that changes something; another site's
+/// page must not be able to use a visitor's cookie for either.
+pub(crate) fn same_origin(headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header;
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true; // Not a browser: authenticated by bearer token or cookie it holds.
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+}
+
+/// Refuses a command sent from another site's page. The session cookie is already
+/// `SameSite=Strict`; this holds even for a browser that does not honour it.
+async fn refuse_other_sites(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if reads || same_origin(request.headers()) {
+        next.run(request).await
+    } else {
+        crate::error::ApiError::Forbidden.into_response()
+    }
 }
 
 async fn not_found() -> crate::error::ApiError {

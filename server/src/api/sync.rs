@@ -6,7 +6,7 @@ use crate::error::Path;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use roundtable_shared::ConferenceId;
@@ -41,19 +41,6 @@ async fn restricted(
     connect(state, headers, path, ws, DocumentKind::Restricted).await
 }
 
-/// Browsers send an Origin header with every WebSocket; it must be this site, or
-/// another site's page could use the visitor's cookie to open the conference.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return true; // Not a browser: authenticated by bearer token or cookie it holds.
-    };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
-}
-
 async fn connect(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -61,7 +48,7 @@ async fn connect(
     ws: WebSocketUpgrade,
     kind: DocumentKind,
 ) -> Result<Response, ApiError> {
-    if !same_origin(&headers) {
+    if !super::same_origin(&headers) {
         return Err(ApiError::Forbidden);
     }
     let id = ConferenceId(id);

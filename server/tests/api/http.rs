@@ -492,3 +492,46 @@ async fn browsers_are_told_to_keep_to_https_only_when_it_is_served_over_tls() {
         assert!(csp.contains("frame-ancestors 'none'"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_command_from_another_sites_page_is_refused() {
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let new = json!({
+        "title": "From elsewhere",
+        "kind": "initial",
+        "scheduled_start": "2026-12-01T10:00:00+00:00",
+        "children": [{ "name": "Jamie" }],
+    });
+    let from_elsewhere = chair
+        .post(app.url("/api/conferences"))
+        .header("origin", "https://attacker.example")
+        .json(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_elsewhere.status(), 403);
+    let list: Vec<Value> = get_json(&chair, app.url("/api/conferences")).await;
+    assert!(list.is_empty(), "nothing was created");
+    // Reading is not a command; and this site's own pages may send commands.
+    let read = chair
+        .get(app.url("/api/conferences"))
+        .header("origin", "https://attacker.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let host = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let from_here = chair
+        .post(app.url("/api/conferences"))
+        .header("origin", format!("http://{host}"))
+        .json(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_here.status(), 201);
+}
