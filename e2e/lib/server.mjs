@@ -59,11 +59,14 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  * @param {string} [options.label] names the log file in e2e/artifacts/
  * @param {{email: string, name: string, password: string}} [options.chair]
  * @param {number} [options.startTimeoutMs] deadline for the server to answer
+ * @param {Record<string, string>} [options.env] extra environment variables for
+ *   `roundtable serve`, e.g. `{ ROUNDTABLE_LOG: 'trace' }`
  */
 export async function startServer({
   label = 'server',
   chair = defaultChair,
   startTimeoutMs = 20_000,
+  env = {},
 } = {}) {
   await fsp.access(binaryPath, fs.constants.X_OK).catch(() => {
     throw new Error(
@@ -83,7 +86,7 @@ export async function startServer({
     for (let attempt = 1; attempt <= 3; attempt++) {
       const port = await freePort();
       try {
-        let current = await launch({ dataDir, port, logPath, startTimeoutMs });
+        let current = await launch({ dataDir, port, logPath, startTimeoutMs, env });
         return {
           chair,
           baseUrl: current.baseUrl,
@@ -102,7 +105,7 @@ export async function startServer({
            */
           async restart({ signal = 'SIGTERM' } = {}) {
             await current.halt(signal);
-            current = await launch({ dataDir, port, logPath, startTimeoutMs });
+            current = await launch({ dataDir, port, logPath, startTimeoutMs, env });
           },
         };
       } catch (error) {
@@ -155,14 +158,14 @@ async function freePort() {
   return port;
 }
 
-async function launch({ dataDir, port, logPath, startTimeoutMs }) {
+async function launch({ dataDir, port, logPath, startTimeoutMs, env = {} }) {
   const listen = `127.0.0.1:${port}`;
   const log = fs.createWriteStream(logPath, { flags: 'a' });
   log.write(`\n=== ${new Date().toISOString()} roundtable serve --listen ${listen}\n`);
   const child = spawn(
     binaryPath,
     ['--data-dir', dataDir, 'serve', '--listen', listen, '--client-dir', clientDir],
-    { env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    { env: { ...serverEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.set(child, dataDir);
   const tail = [];
