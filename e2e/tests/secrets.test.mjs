@@ -256,6 +256,14 @@ describe('secrets in the server log', { timeout: 60_000 }, () => {
       }
     }
     assert.deepEqual(leaks, [], 'secrets in the server log');
+
+    // Nor is what was said: the board, or a score's reason (the WebSocket libraries
+    // would write every message they carry at trace level).
+    for (const said of ['Alex has missed three health visits.', 'Visits are kept now']) {
+      for (const form of [said, Buffer.from(said).toString('hex')]) {
+        assert.ok(!log.includes(form), `"${said}" is in the server log`);
+      }
+    }
     const distinct = new Set(secrets.values());
     assert.ok(distinct.size >= 20, `only ${distinct.size} distinct secrets were checked`);
     console.log(`checked ${distinct.size} distinct secrets against ${log.length} characters of log`);

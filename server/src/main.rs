@@ -73,12 +73,13 @@ enum ChairCommand {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     keep_large_allocations_apart();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROUNDTABLE_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+    // What is said in a conference is confidential: whatever the level asked for, the
+    // WebSocket libraries never log the messages they carry.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROUNDTABLE_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn".into())
+        .add_directive("tungstenite=info".parse().expect("a valid directive"))
+        .add_directive("tokio_tungstenite=info".parse().expect("a valid directive"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve {
