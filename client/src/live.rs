@@ -236,7 +236,7 @@ fn sync_url(conference_id: &str) -> String {
 pub fn new_doc() -> Doc {
     Doc::with_options(Options {
         offset_kind: OffsetKind::Utf16,
-        ..Options::default()
+        ..roundtable_shared::doc::document_options()
     })
 }
 

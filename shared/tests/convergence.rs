@@ -17,7 +17,8 @@
 //!   marker typed by anyone and erased by nobody, once.
 //!
 //! Two variants are ignored because yrs 0.28.1 fails them (see each): updates
-//! delivered out of order and twice, and documents with garbage collection on.
+//! delivered out of order and twice, and documents with garbage collection on (which
+//! is why Roundtable makes its documents without it, `doc::document_options`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -624,8 +625,9 @@ enum Network {
     Mesh,
 }
 
-/// A replica's document. With `gc`, as Roundtable makes them (yrs' default): the
-/// content of what is deleted is dropped and sent on as bare ranges ("GC" blocks).
+/// A replica's document. Without `gc`, as Roundtable makes them
+/// (`doc::document_options`); with it, yrs' default: the content of what is deleted is
+/// dropped and sent on as bare ranges ("GC" blocks).
 fn new_doc(client: u64, gc: bool) -> Doc {
     Doc::with_options(Options {
         skip_gc: !gc,

@@ -112,7 +112,7 @@ impl RoomState {
 
 async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, StorageError> {
     let stored = storage.load_document(key.0, key.1).await?;
-    let doc = Doc::new();
+    let doc = roundtable_shared::doc::new_document();
     let recorder = ChangeRecorder::attach(&doc);
     let next_seq = stored
         .updates
