@@ -60,7 +60,11 @@ describe('the safety scale from phones', { timeout: 150_000 }, () => {
     const cookie = await signIn(server);
     const { conference, invited } = await createConference(server, cookie, {
       title: 'Conference for Alex',
-      participants: VOTERS.map(({ name, role, agency }) => ({ name, role, agency })),
+      participants: [
+        ...VOTERS.map(({ name, role, agency }) => ({ name, role, agency })),
+        // A supporter who will be asked to leave while the others score.
+        { name: 'Lee Visitor', role: 'supporter' },
+      ],
     });
     const boardUrl = `${server.baseUrl}/conference/${conference.id}`;
 
@@ -83,6 +87,11 @@ describe('the safety scale from phones', { timeout: 150_000 }, () => {
       phones.push(phone);
     }
     await assertAccessible(phones[1].page, 'the scale page before a scale is open');
+    const lee = await openPage(browser, t, { viewport: PHONE });
+    await lee.page.goto(invited[VOTERS.length].join_link);
+    await lee.page.getByText('Welcome, Lee Visitor.').waitFor();
+    await lee.page.goto(`${boardUrl}/score`);
+    await lee.page.getByText('When the chair asks, you will give your score here.').waitFor();
 
     // The chair moves the meeting to the safety scale and opens one about Alex,
     // with the default words.
@@ -91,7 +100,7 @@ describe('the safety scale from phones', { timeout: 150_000 }, () => {
     await wall.page.locator('.room-header .phase', { hasText: 'Safety scale' }).waitFor();
     await chair.page.getByLabel('What is scored').selectOption({ label: 'Alex' });
     await chair.page.getByRole('button', { name: 'Open the scale' }).click();
-    await wall.page.getByText('0 of 6 people have scored').waitFor();
+    await wall.page.getByText('0 of 7 people have scored').waitFor();
 
     // Each phone shows the question in its own words and takes a score.
     for (const [i, voter] of VOTERS.entries()) {
@@ -103,12 +112,24 @@ describe('the safety scale from phones', { timeout: 150_000 }, () => {
       if (voter.role !== 'professional') await page.getByText('Not safe at all').waitFor();
       await page.locator(`label[for="score-${voter.score}"]`).click();
       if (voter.why) await page.getByLabel('Why did you choose this number?').fill(voter.why);
+      if (i === VOTERS.length - 1) {
+        // The chair asks Lee to leave before this phone sends: every phone's page is
+        // told the scales changed, and what is chosen and typed here stays.
+        const removed = await request(server.baseUrl, 'DELETE', `/api/conferences/${conference.id}/participants/${invited[VOTERS.length].participant.id}`, { cookie });
+        assert.equal(removed.status, 204);
+        await lee.page.getByText('You are no longer in this conference.').waitFor();
+        await wall.page.getByText(`${i} of 6 people have scored`).waitFor();
+        await page.waitForTimeout(300);
+        assert.equal(await page.locator(`#score-${voter.score}`).isChecked(), true);
+        assert.equal(await page.getByLabel('Why did you choose this number?').inputValue(), voter.why);
+      }
       if (i === 1) await assertAccessible(page, 'the scale page with a scale open');
       await page.getByRole('button', { name: 'Send my score' }).click();
       await page.getByText(`Sent. Your score is ${voter.score}.`).waitFor();
       if (i === 1) await screenshot(page, 'scale-phone-390x844');
       // The wall's count rises without a reload.
-      await wall.page.getByText(`${i + 1} of 6 people have scored`).waitFor();
+      const voters = i < VOTERS.length - 1 ? 7 : 6;
+      await wall.page.getByText(`${i + 1} of ${voters} people have scored`).waitFor();
     }
     // A change of mind is still one score.
     await phones[2].page.locator('label[for="score-5"]').click();
@@ -120,7 +141,7 @@ describe('the safety scale from phones', { timeout: 150_000 }, () => {
     // Before the reveal, nobody's copy of the document holds a score or a reason.
     const secrets = VOTERS.map((v) => v.why).filter(Boolean);
     const copies = [await connect(server, conference.id, { cookie })];
-    for (const person of invited) {
+    for (const person of invited.slice(0, VOTERS.length)) {
       copies.push(await connect(server, conference.id, { bearer: person.token }));
     }
     try {

@@ -143,10 +143,24 @@ fn follow(conference_id: &str, set_state: WriteSignal<State>, set_connected: Wri
     });
 }
 
+/// What someone has chosen and typed on a scale but perhaps not sent yet. It outlives
+/// the form: the page is drawn again whenever the scales change (someone removed,
+/// another scale closed), and that must not take away a half-written reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Draft {
+    chosen: Option<u8>,
+    reason: String,
+}
+
+/// Drafts by scale id, for the life of the page.
+#[derive(Clone, Copy)]
+struct Drafts(StoredValue<std::collections::HashMap<String, Draft>>);
+
 /// The safety scale page.
 #[component]
 pub fn ScorePage(conference_id: String) -> impl IntoView {
     set_page_title("Safety scale");
+    provide_context(Drafts(StoredValue::new(Default::default())));
     let (state, set_state) = signal(State::Loading);
     let (connected, set_connected) = signal(true);
     follow(&conference_id, set_state, set_connected);
@@ -242,12 +256,30 @@ fn Current(scales: Scales, conference_id: String) -> impl IntoView {
 #[component]
 fn VoteForm(scale: Scale, conference_id: String) -> impl IntoView {
     let mine = scale.your_score.clone();
-    let chosen = RwSignal::new(mine.as_ref().map(|m| m.score));
-    let reason = RwSignal::new(
-        mine.as_ref()
-            .and_then(|m| m.reason.clone())
-            .unwrap_or_default(),
-    );
+    let drafts = expect_context::<Drafts>().0;
+    let draft = drafts
+        .with_value(|d| d.get(&scale.id).cloned())
+        .unwrap_or_else(|| Draft {
+            chosen: mine.as_ref().map(|m| m.score),
+            reason: mine
+                .as_ref()
+                .and_then(|m| m.reason.clone())
+                .unwrap_or_default(),
+        });
+    let chosen = RwSignal::new(draft.chosen);
+    let reason = RwSignal::new(draft.reason);
+    {
+        let id = scale.id.clone();
+        Effect::new(move |_| {
+            let draft = Draft {
+                chosen: chosen.get(),
+                reason: reason.get(),
+            };
+            drafts.update_value(|d| {
+                d.insert(id.clone(), draft);
+            });
+        });
+    }
     let sent = RwSignal::new(mine.map(|m| m.score));
     let (sending, set_sending) = signal(false);
     let (problem, set_problem) = signal(None::<String>);
