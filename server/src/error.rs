@@ -36,10 +36,27 @@ pub enum ApiError {
     Busy,
     #[error("the request is too large")]
     TooLarge,
+    #[error("the request did not arrive in time; please try again")]
+    TooSlow,
     #[error("the request must be JSON (Content-Type: application/json)")]
     NotJson,
+    #[error(
+        "the server could not save this just now, so nothing was changed. Please try again in a moment"
+    )]
+    StorageUnavailable,
     #[error("something went wrong on the server")]
-    Internal(#[from] StorageError),
+    Internal(StorageError),
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "storage unavailable");
+            ApiError::StorageUnavailable
+        } else {
+            ApiError::Internal(e)
+        }
+    }
 }
 
 impl ApiError {
@@ -51,8 +68,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -65,7 +83,14 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %e, "request failed");
         }
         let body = serde_json::json!({ "error": self.to_string() });
-        (self.status(), axum::Json(body)).into_response()
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        response
     }
 }
 

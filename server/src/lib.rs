@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod listen;
 pub mod state;
 pub mod storage;
 pub mod sync;
@@ -16,7 +17,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -47,6 +47,10 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router())
         .fallback_service(client)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.limits.request_timeout,
+            in_time,
+        ))
         .layer(header(
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
@@ -66,6 +70,21 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Answers 408 to a request that takes longer than `limit`, its body included: a
+/// body sent a byte at a time must not hold a connection for ever. A WebSocket or an
+/// event stream counts only until it starts.
+async fn in_time(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::TooSlow.into_response(),
+    }
+}
+
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
@@ -74,7 +93,7 @@ async fn health() -> axum::Json<serde_json::Value> {
 pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
-    shutdown: tokio::sync::oneshot::Sender<()>,
+    shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -84,7 +103,7 @@ impl Running {
         // WebSockets stay open until told to close; graceful shutdown waits for them.
         self.state.rooms.close_all().await;
         self.state.notices.close_all();
-        let _ = self.shutdown.send(());
+        let _ = self.shutdown.send(true);
         let result = self.task.await.unwrap_or(Ok(()));
         self.state.rooms.flush().await;
         self.state.storage.close().await;
@@ -104,13 +123,6 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let rooms = Arc::new(Rooms::new(storage.clone(), config.limits.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    // Relayed edits are small frames that must leave at once: without TCP_NODELAY,
-    // Nagle's algorithm holds them back until the previous one is acknowledged.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
     let state = AppState {
         storage,
         rooms,
@@ -118,17 +130,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         notices: Arc::new(state::Notices::default()),
     };
     let router = app(state.clone());
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        })
-        .await
-    });
+    let (shutdown, stopped) = tokio::sync::watch::channel(false);
+    let limits = state.config.limits.clone();
+    let task = tokio::spawn(async move { listen::serve(listener, router, &limits, stopped).await });
     tracing::info!(%addr, "Roundtable is listening");
     Ok(Running {
         addr,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use roundtable_server::storage::{ChairRow, Storage, StorageError, now_ms};
+use roundtable_server::sync::Limits;
 use roundtable_server::{Config, auth};
 use roundtable_shared::ChairId;
 
@@ -42,6 +43,11 @@ enum Command {
         /// Address people reach Roundtable at (used in join links), e.g. https://roundtable.example.org
         #[arg(long, env = "ROUNDTABLE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Connections one address may hold open at once. Behind a reverse proxy
+        /// every connection comes from the proxy: raise this, and have the proxy
+        /// limit each client.
+        #[arg(long, env = "ROUNDTABLE_MAX_CONNECTIONS_PER_ADDRESS")]
+        max_connections_per_address: Option<usize>,
     },
     /// Manage chair accounts.
     Chair {
@@ -86,13 +92,18 @@ async fn main() -> std::process::ExitCode {
             listen,
             client_dir,
             public_url,
+            max_connections_per_address,
         } => {
+            let mut limits = Limits::default();
+            if let Some(n) = max_connections_per_address {
+                limits.connections_per_address = n;
+            }
             serve(Config {
                 listen,
                 data_dir: cli.data_dir,
                 client_dir,
                 public_url,
-                limits: Default::default(),
+                limits,
             })
             .await
         }

@@ -38,6 +38,39 @@ pub enum StorageError {
     Corrupt(String),
     #[error("could not write: {0}")]
     Write(String),
+    /// The database cannot take writes just now (disk full, locked by another
+    /// program, an I/O error): nothing was written, and the same write may succeed
+    /// once the trouble passes.
+    #[error("the database cannot take writes just now: {0}")]
+    Unavailable(String),
+}
+
+impl StorageError {
+    /// Whether this is trouble with the database itself rather than with what was
+    /// asked of it: worth trying again later, and nothing was changed.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StorageError::Unavailable(_) => true,
+            StorageError::Database(e) => unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite's primary result codes for a database that cannot be written just now:
+/// BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN.
+const UNAVAILABLE_CODES: [i64; 7] = [5, 6, 7, 8, 10, 13, 14];
+
+fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            // Extended codes carry the primary code in their low byte.
+            .is_some_and(|code| UNAVAILABLE_CODES.contains(&(code & 0xff))),
+        _ => false,
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -729,8 +762,14 @@ async fn commit(connection: &mut SqliteConnection, batch: &mut Vec<Pending>) {
             Err((None, error)) => {
                 tracing::error!(error = %error, writes = batch.len(), "could not commit document writes");
                 let message = error.to_string();
+                let unavailable = unavailable(&error);
                 for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(StorageError::Write(message.clone())));
+                    let error = if unavailable {
+                        StorageError::Unavailable(message.clone())
+                    } else {
+                        StorageError::Write(message.clone())
+                    };
+                    let _ = done.send(Err(error));
                 }
             }
         }
@@ -738,14 +777,20 @@ async fn commit(connection: &mut SqliteConnection, batch: &mut Vec<Pending>) {
 }
 
 /// Writes the whole batch in one transaction. On error the transaction is rolled
-/// back, and the error says which write failed (None: the transaction itself).
+/// back, and the error says which write failed (None: the transaction itself, or
+/// trouble with the database that every write would meet in turn).
 async fn write_all(
     connection: &mut SqliteConnection,
     batch: &[Pending],
 ) -> std::result::Result<(), (Option<usize>, sqlx::Error)> {
     let mut tx = connection.begin().await.map_err(|e| (None, e))?;
     for (index, (write, _)) in batch.iter().enumerate() {
-        write.execute(&mut tx).await.map_err(|e| (Some(index), e))?;
+        write.execute(&mut tx).await.map_err(|e| {
+            // A full disk or a lock held elsewhere is not this write's fault: trying
+            // the others one by one would only meet it again, each after a wait.
+            let culprit = (!unavailable(&e)).then_some(index);
+            (culprit, e)
+        })?;
     }
     tx.commit().await.map_err(|e| (None, e))
 }

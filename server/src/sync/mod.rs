@@ -12,7 +12,7 @@ pub mod socket;
 
 use std::time::Duration;
 
-/// Bounds on what a connection and a document may use.
+/// Bounds on what connections and documents may use.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest WebSocket message accepted, in bytes.
@@ -23,7 +23,7 @@ pub struct Limits {
     pub outgoing_queue: usize,
     /// Presence entries one connection may hold.
     pub awareness_clients_per_connection: usize,
-    /// How often the server pings; a connection silent for three of these is closed.
+    /// How often the server pings; a connection that leaves three unanswered is closed.
     pub ping_interval: Duration,
     /// How long one frame may take to send before the connection is dropped.
     pub send_timeout: Duration,
@@ -35,6 +35,21 @@ pub struct Limits {
     /// Outgoing bytes a connection gathers before writing them to its socket; the
     /// queue is flushed whenever it runs empty, so this only groups bursts.
     pub write_buffer_bytes: usize,
+    /// Connections one address (an IPv4 address, or an IPv6 /64) may hold open.
+    pub connections_per_address: usize,
+    /// Connections the server holds open in all.
+    pub connections: usize,
+    /// How long a request's head (its first line and headers) may take to arrive,
+    /// counted from when the server starts waiting for it; also how long an idle
+    /// keep-alive connection is kept.
+    pub request_head_timeout: Duration,
+    /// How long the server gives a request, its body included (a WebSocket or an
+    /// event stream counts only until it starts).
+    pub request_timeout: Duration,
+    /// Messages a WebSocket connection may send per second, on average…
+    pub messages_per_second: u32,
+    /// …and at once, after a quiet spell (a reconnecting client sends a few at once).
+    pub message_burst: u32,
 }
 
 impl Default for Limits {
@@ -53,6 +68,17 @@ impl Default for Limits {
             // the memory of a connection. Each KiB here is 20 KiB a conference of 20.
             read_buffer_bytes: 1024,
             write_buffer_bytes: 1024,
+            // A browser holds a handful (the two documents, the scale stream, a few
+            // requests), and an office or a meeting room's Wi-Fi shares one address.
+            // Behind a reverse proxy every connection comes from the proxy: raise it
+            // there, and let the proxy limit each client.
+            connections_per_address: 512,
+            connections: 8192,
+            request_head_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
+            // Fast typing with a cursor moving is 20 to 40 a second.
+            messages_per_second: 200,
+            message_burst: 1000,
         }
     }
 }

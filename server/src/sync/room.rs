@@ -160,6 +160,10 @@ pub enum Outcome {
     Applied,
     /// Refused; the reason is sent to the sender only.
     Refused(String),
+    /// Not stored because of trouble with the database: the sender was told, and the
+    /// connection must end, so that nothing it sends later is taken as saved and the
+    /// client sends its change again when it reconnects.
+    NotStored,
     /// The message was not valid: close the connection.
     Malformed(&'static str),
 }
@@ -357,11 +361,12 @@ impl Room {
         {
             tracing::error!(conference = %self.key.0, error = %e, "could not store an update");
             self.restore(&mut state, storage).await;
-            return self.refuse(
+            self.refuse(
                 &state,
                 connection,
                 roundtable_shared::protocol::NOT_SAVED.into(),
             );
+            return Outcome::NotStored;
         }
         // Remember who wrote each item that was created, replaced or deleted.
         let board = Board::new(&state.document.doc);

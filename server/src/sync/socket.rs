@@ -1,7 +1,7 @@
 //! One WebSocket connection to a room.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -9,6 +9,18 @@ use futures_util::{SinkExt, StreamExt};
 
 use super::Limits;
 use super::room::{CloseReason, Joined, Outcome, Rooms};
+
+/// Why a connection ends after a change could not be stored.
+const NOT_STORED: &str = "the server could not save a change; connect again to send it";
+
+/// Pings a connection may leave unanswered before it is closed.
+const UNANSWERED_PINGS: u32 = 3;
+
+/// How long the client has to answer the server's close.
+const CLOSING_TIME: Duration = Duration::from_secs(2);
+
+/// Why a connection that floods the room with messages is closed.
+const TOO_MANY: &str = "too many messages at once: connect again and slow down";
 
 /// Messages written to a socket before it is flushed, when more are queued.
 const WRITE_BATCH: usize = 64;
@@ -33,14 +45,20 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
     let (mut sink, mut stream) = socket.split();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.reset();
-    let mut last_heard = Instant::now();
+    // Pings sent since the last answer. Only an answer shows that the client still
+    // reads what it is sent; one that keeps talking but stops reading, or whose
+    // network has vanished, falls silent here.
+    let mut unanswered = 0u32;
+    let mut allowance = Allowance::new(limits.messages_per_second, limits.message_burst);
 
     let reason: Option<CloseReason> = loop {
         tokio::select! {
             frame = stream.next() => {
                 let Some(frame) = frame else { break None };
-                last_heard = Instant::now();
                 match frame {
+                    Ok(WsMessage::Binary(_)) if !allowance.take(Instant::now()) => {
+                        break Some(CloseReason::new(1008, TOO_MANY));
+                    }
                     Ok(WsMessage::Binary(bytes)) => {
                         // Boxed, so the connection's task is not as large as handling
                         // a message for all of its life.
@@ -48,13 +66,15 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
                         match Box::pin(receive).await {
                             Outcome::Applied | Outcome::Refused(_) => {}
                             Outcome::Malformed(why) => break Some(CloseReason::new(1007, why)),
+                            Outcome::NotStored => break Some(CloseReason::new(1013, NOT_STORED)),
                         }
                     }
                     Ok(WsMessage::Text(_)) => {
                         break Some(CloseReason::new(1003, "only binary Yjs messages are accepted"));
                     }
                     Ok(WsMessage::Close(_)) => break None,
-                    Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => {}
+                    Ok(WsMessage::Pong(_)) => unanswered = 0,
+                    Ok(WsMessage::Ping(_)) => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "connection error");
                         break Some(CloseReason::new(1009, "the message was too large or broken"));
@@ -91,13 +111,14 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
                 }
             }
             _ = ping.tick() => {
-                if last_heard.elapsed() > limits.ping_interval * 3 {
+                if unanswered >= UNANSWERED_PINGS {
                     break Some(CloseReason::new(1001, "no answer to ping"));
                 }
                 let send = sink.send(WsMessage::Ping(Vec::new().into()));
                 if tokio::time::timeout(limits.send_timeout, send).await.is_err() {
                     break None;
                 }
+                unanswered += 1;
             }
         }
     };
@@ -108,13 +129,61 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
             code: reason.code,
             reason: reason.reason.into(),
         };
-        let _ = tokio::time::timeout(
-            limits.send_timeout,
-            sink.send(WsMessage::Close(Some(frame))),
-        )
-        .await;
+        // What was queued before the reason (the refusal that explains it, say) goes
+        // out first.
+        let goodbye = async {
+            while let Ok(message) = queue.try_recv() {
+                sink.feed(WsMessage::Binary(Bytes::clone(&message))).await?;
+            }
+            sink.send(WsMessage::Close(Some(frame))).await
+        };
+        let _ = tokio::time::timeout(limits.send_timeout, goodbye).await;
+        // The closing handshake: read (and drop) what the client still sends until
+        // its own close. Closing with its messages unread would reset the
+        // connection, and the client might never read why it was closed.
+        let handshake = async {
+            while let Some(Ok(frame)) = stream.next().await {
+                if matches!(frame, WsMessage::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSING_TIME, handshake).await;
     }
     let _ = tokio::time::timeout(limits.send_timeout, sink.close()).await;
+}
+
+/// How many messages a connection may still send: `rate` a second, up to `burst`
+/// saved up.
+struct Allowance {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Allowance {
+    fn new(rate: u32, burst: u32) -> Allowance {
+        Allowance {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one message's worth, if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let earned = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Closes a connection that could not join, with a reason.
@@ -124,4 +193,25 @@ pub async fn refuse(mut socket: WebSocket, code: u16, reason: &str) {
         reason: reason.into(),
     };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_only_the_rate() {
+        let start = Instant::now();
+        let mut allowance = Allowance::new(10, 5);
+        allowance.last = start;
+        assert!((0..5).all(|_| allowance.take(start)));
+        assert!(!allowance.take(start));
+        // A tenth of a second earns one more, and no more than one.
+        let later = start + Duration::from_millis(100);
+        assert!(allowance.take(later));
+        assert!(!allowance.take(later));
+        // A long quiet spell saves up no more than the burst.
+        let much_later = later + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| allowance.take(much_later)).count(), 5);
+    }
 }

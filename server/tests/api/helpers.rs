@@ -48,8 +48,20 @@ impl TestApp {
         Self::spawn_configured(Limits::default(), Some(public_url.to_owned())).await
     }
 
+    /// A server keeping its database in `data_dir`.
+    pub async fn spawn_in(data_dir: tempfile::TempDir, limits: Limits) -> TestApp {
+        Self::spawn_full(data_dir, limits, None).await
+    }
+
     async fn spawn_configured(limits: Limits, public_url: Option<String>) -> TestApp {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::spawn_full(tempfile::tempdir().expect("temp dir"), limits, public_url).await
+    }
+
+    async fn spawn_full(
+        data_dir: tempfile::TempDir,
+        limits: Limits,
+        public_url: Option<String>,
+    ) -> TestApp {
         let mut app = TestApp {
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir,
@@ -207,6 +219,23 @@ impl TestApp {
     }
 
     pub async fn try_connect(&self, conference: &str, token: &str) -> Result<SyncClient, u16> {
+        SyncClient::open(self.sync_request(conference, token), Doc::new()).await
+    }
+
+    /// Connects again with the document `client` kept while it was away, as a stock
+    /// client does: the server is sent what it lacks, and sends what the client lacks.
+    pub async fn reconnect(&self, client: SyncClient, conference: &str, token: &str) -> SyncClient {
+        SyncClient::open(self.sync_request(conference, token), client.doc)
+            .await
+            .expect("connects again")
+    }
+
+    /// The request that opens a conference's sync socket with a participant's token.
+    pub fn sync_request(
+        &self,
+        conference: &str,
+        token: &str,
+    ) -> tungstenite::handshake::client::Request {
         let mut request = self
             .ws_url(&format!("/api/conferences/{conference}/sync"))
             .into_client_request()
@@ -214,7 +243,7 @@ impl TestApp {
         request
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        SyncClient::open(request).await
+        request
     }
 }
 
@@ -246,7 +275,10 @@ pub struct SyncClient {
 }
 
 impl SyncClient {
-    async fn open(request: tungstenite::handshake::client::Request) -> Result<SyncClient, u16> {
+    async fn open(
+        request: tungstenite::handshake::client::Request,
+        doc: Doc,
+    ) -> Result<SyncClient, u16> {
         let (socket, _) = match tokio_tungstenite::connect_async(request).await {
             Ok(ok) => ok,
             Err(tungstenite::Error::Http(response)) => return Err(response.status().as_u16()),
@@ -254,7 +286,7 @@ impl SyncClient {
         };
         let mut client = SyncClient {
             socket,
-            doc: Doc::new(),
+            doc,
             refusals: Vec::new(),
             presence: Default::default(),
             closed: None,
@@ -354,7 +386,12 @@ impl SyncClient {
 
     /// Reads messages until `done` holds, or panics at the deadline.
     pub async fn wait_until(&mut self, done: impl Fn(&SyncClient) -> bool) {
-        let until = Instant::now() + DEADLINE;
+        self.wait_within(DEADLINE, done).await
+    }
+
+    /// Reads messages until `done` holds, or panics after `within`.
+    pub async fn wait_within(&mut self, within: Duration, done: impl Fn(&SyncClient) -> bool) {
+        let until = Instant::now() + within;
         while !done(self) {
             assert!(
                 Instant::now() < until,

@@ -3,7 +3,9 @@
 
 mod helpers;
 mod http;
+mod limits;
 mod record;
 mod scales;
 mod sync;
+mod trouble;
 mod writer;

@@ -333,15 +333,15 @@ async fn a_removed_participant_is_disconnected_at_once_and_cannot_return() {
 
 /// A conference with a minute-taker who writes, a professional who watches, and a
 /// third participant whose connection misbehaves.
-struct Three {
-    conf: String,
-    writer_id: String,
-    writer: SyncClient,
-    watcher: SyncClient,
-    misbehaving_token: String,
+pub(crate) struct Three {
+    pub conf: String,
+    pub writer_id: String,
+    pub writer: SyncClient,
+    pub watcher: SyncClient,
+    pub misbehaving_token: String,
 }
 
-async fn three(app: &TestApp) -> Three {
+pub(crate) async fn three(app: &TestApp) -> Three {
     let chair = app.signed_in_chair().await;
     let (conf, people) = app
         .conference(
@@ -364,7 +364,7 @@ async fn three(app: &TestApp) -> Three {
 
 impl Three {
     /// The others still sync after the misbehaving connection was closed.
-    async fn others_still_sync(&mut self) {
+    pub(crate) async fn others_still_sync(&mut self) {
         add_item(&mut self.writer, "after", &self.writer_id, "Still here").await;
         self.watcher.wait_until(has_item("after")).await;
         assert!(self.writer.closed.is_none() && self.watcher.closed.is_none());
