@@ -109,12 +109,15 @@ pub(crate) async fn member_of(
 ) -> Result<Member, crate::error::ApiError> {
     use crate::auth::Caller;
     use crate::error::ApiError;
+    // Who is calling is checked first, as for every command: someone without a valid
+    // session or link is not told whether the conference exists.
+    let caller = crate::auth::caller(state, headers).await?;
     let row = state
         .storage
         .conference(conference)
         .await?
         .ok_or(ApiError::NotFound("there is no such conference"))?;
-    let participant = match crate::auth::caller(state, headers).await? {
+    let participant = match caller {
         Caller::Chair(chair) if chair == row.chair_id => state
             .storage
             .chair_participant(conference, chair)

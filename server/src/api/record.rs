@@ -461,12 +461,13 @@ async fn reopen(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Value>, ApiError> {
     let id = ConferenceId(id);
+    let caller = auth::caller(&state, &headers).await?;
     let row = state
         .storage
         .conference(id)
         .await?
         .ok_or(ApiError::NotFound("there is no such conference"))?;
-    let chair = match auth::caller(&state, &headers).await? {
+    let chair = match caller {
         Caller::Chair(chair) if chair == row.chair_id => chair,
         _ => return Err(ApiError::NotAllowed("only the chair can reopen")),
     };
