@@ -23,11 +23,21 @@ pub fn router() -> Router<AppState> {
         .layer(axum::middleware::from_fn(refuse_other_sites))
 }
 
-/// Whether a request's `Origin`, if it has one, is this site. Browsers send it with
-/// every WebSocket and with every request that changes something; another site's
-/// page must not be able to use a visitor's cookie for either.
+/// Whether a request comes from this site, as far as the browser that sent it says.
+/// Browsers send `Origin` with every WebSocket and with every request that changes
+/// something, and `Sec-Fetch-Site` with every request (those that have it); a page can
+/// set neither. Another site's page must not be able to use a visitor's cookie.
 pub(crate) fn same_origin(headers: &axum::http::HeaderMap) -> bool {
     use axum::http::header;
+    // `same-site` is another origin of this site, such as a neighbouring subdomain:
+    // refused as its `Origin` would be. `none` is the person's own doing (the address
+    // bar, a bookmark).
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| !matches!(site.as_bytes(), b"same-origin" | b"none"))
+    {
+        return false;
+    }
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true; // Not a browser: authenticated by bearer token or cookie it holds.
     };
