@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0 with a fresh SQLite database, driven
 //! over real HTTP and WebSocket connections.
 
+mod access;
 mod helpers;
 mod http;
 mod limits;

@@ -292,45 +292,6 @@ async fn a_participant_of_one_conference_cannot_open_another() {
     );
 }
 
-#[tokio::test]
-async fn a_removed_participant_is_disconnected_at_once_and_cannot_return() {
-    let app = TestApp::spawn().await;
-    let chair = app.signed_in_chair().await;
-    let (conf, people) = app
-        .conference(
-            &chair,
-            &[("Pat Nurse", "professional"), ("Jo Parent", "parent")],
-        )
-        .await;
-    let (parent_id, parent_token) = &people[1];
-    let mut nurse = app.connect(&conf, &people[0].1).await;
-    let mut parent = app.connect(&conf, parent_token).await;
-    let response = chair
-        .delete(app.url(&format!("/api/conferences/{conf}/participants/{parent_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
-    let frame = parent
-        .wait_closed()
-        .await
-        .expect("a close frame with a reason");
-    assert_eq!(u16::from(frame.code), 4403);
-    assert_eq!(
-        frame.reason.as_str(),
-        "you have been removed from this conference"
-    );
-    assert_eq!(app.try_connect(&conf, parent_token).await.err(), Some(410));
-    // The professional stays connected and sees the roster change.
-    nurse
-        .wait_until(|c| {
-            let roster = roundtable_shared::doc::read_roster(&yrs::Transact::transact(&c.doc));
-            !roster.iter().any(|p| p.id.to_string() == *parent_id)
-        })
-        .await;
-    assert!(nurse.closed.is_none());
-}
-
 /// A conference with a minute-taker who writes, a professional who watches, and a
 /// third participant whose connection misbehaves.
 pub(crate) struct Three {

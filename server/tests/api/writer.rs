@@ -15,7 +15,7 @@ const CONFERENCES: usize = 4;
 const KEYSTROKES: usize = 30;
 
 /// Opens the server's database beside it, as another program would.
-async fn database(app: &TestApp) -> sqlx::SqliteConnection {
+pub(crate) async fn database(app: &TestApp) -> sqlx::SqliteConnection {
     sqlx::sqlite::SqliteConnectOptions::new()
         .filename(app.database_path())
         .busy_timeout(Duration::from_secs(5))
