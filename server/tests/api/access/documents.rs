@@ -78,7 +78,9 @@ const NO_PART: Expect = Expect::Refused("the document has no part called \"notes
 
 /// What each role may write, the same in both documents (`docs/api.md`, "Who may
 /// write what"). Columns, as `Role::ALL`: chair, minute-taker, professional, parent,
-/// carer, supporter, child, advocate, room display.
+/// carer, supporter, child, advocate, room display. DESIGN.md's table of roles gives the
+/// child and advocate "read; child's views" on the board; as documented, they read it
+/// and the chair records a child's words as said.
 #[rustfmt::skip]
 const WRITES: [(Part, [Expect; 9]); 15] = [
     //                               chair      mt         pro        parent     carer      supporter  child      advocate   display

@@ -174,7 +174,9 @@ pub(crate) fn rows() -> Vec<Row> {
         row(Post,   "/api/conferences/{id}/scales/{scale}/close",            OpenScale, none,        [200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 410, 401]),
         row(Post,   "/api/conferences/{id}/scales/{scale}/reveal",           ClosedScale, none,      [200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 410, 401]),
 
-        // The decision and the record.
+        // The decision and the record. The chair's alone (docs/api.md), although
+        // DESIGN.md's table of roles has the minute-taker write "plan & decisions" too:
+        // the minute-taker writes the plan in the document, but records no decision.
         row(Put,    "/api/conferences/{id}/decisions/{child}",               Nothing, |_| Some(json!({ "outcome": "child_in_need_plan" })),
                                                                                                       [200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 410, 401]),
         row(Put,    "/api/conferences/{id}/attendance/{pid}",                Nothing, |_| Some(json!({ "status": "present" })),
