@@ -28,6 +28,9 @@ use yrs::{Doc, OffsetKind, Options, ReadTxn, Transact, TransactionMut, Update};
 /// The close code the server uses when someone has been removed from the
 /// conference.
 const CLOSE_REMOVED: u16 = 4403;
+/// The close code the server uses when the session or link a connection was opened
+/// with has ended.
+const CLOSE_SESSION_ENDED: u16 = 4401;
 /// The first wait before connecting again, in milliseconds; it doubles after
 /// every failed attempt, up to [`MAX_RETRY_MS`].
 const FIRST_RETRY_MS: u32 = 1_000;
@@ -41,6 +44,7 @@ pub enum Connection {
     Reconnecting,
     Offline,
     Removed,
+    SessionEnded,
 }
 
 impl Connection {
@@ -51,13 +55,14 @@ impl Connection {
             Self::Reconnecting => "Reconnecting…",
             Self::Offline => "Offline",
             Self::Removed => "You have been removed from this conference",
+            Self::SessionEnded => "Your session has ended: please sign in again",
         }
     }
 
     pub fn class(self) -> &'static str {
         match self {
             Self::Connected => "connection connected",
-            Self::Removed => "connection removed",
+            Self::Removed | Self::SessionEnded => "connection removed",
             _ => "connection waiting",
         }
     }
@@ -192,7 +197,8 @@ struct State {
     in_step: bool,
     failures: u32,
     retry_timer: Option<i32>,
-    removed: bool,
+    /// No more connecting: removed, or the session ended.
+    stopped: bool,
     unsaved: Vec<Unsaved>,
     /// Unsaved changes read back after a reload, sent once we are in step.
     restored: Option<Vec<u8>>,
@@ -293,7 +299,7 @@ impl Live {
             in_step: false,
             failures: 0,
             retry_timer: None,
-            removed: false,
+            stopped: false,
             unsaved: Vec::new(),
             restored,
             next_number: 1,
@@ -393,7 +399,7 @@ impl Live {
 
     fn open(&self) {
         let mut state = self.state.borrow_mut();
-        if state.removed || state.socket.is_some() {
+        if state.stopped || state.socket.is_some() {
             return;
         }
         if let Some(timer) = state.retry_timer.take() {
@@ -628,8 +634,15 @@ impl Live {
             if !state.unsaved.is_empty() && state.saving_now == Saving::Sending {
                 state.set_saving(Saving::NotYet);
             }
+            if code == CLOSE_SESSION_ENDED {
+                // What is not saved yet stays on this device, and is sent once this
+                // person has signed in (or opened their link) again.
+                state.stopped = true;
+                state.set.connection.set(Connection::SessionEnded);
+                return;
+            }
             if code == CLOSE_REMOVED {
-                state.removed = true;
+                state.stopped = true;
                 // Someone removed must not keep seeing the board, nor keep it here.
                 state.doc = new_doc();
                 state.unsaved.clear();
@@ -646,7 +659,7 @@ impl Live {
 
     fn retry_later(&self) {
         let mut state = self.state.borrow_mut();
-        if state.removed || state.retry_timer.is_some() {
+        if state.stopped || state.retry_timer.is_some() {
             return;
         }
         let delay = retry_delay_ms(state.failures);
@@ -677,7 +690,7 @@ impl Live {
             let live = self.clone();
             Closure::<dyn FnMut(JsValue)>::new(move |_| {
                 let state = live.state.borrow();
-                if !state.removed {
+                if !state.stopped {
                     state.set.connection.set(Connection::Offline);
                 }
             })
@@ -687,7 +700,7 @@ impl Live {
             Closure::<dyn FnMut(JsValue)>::new(move |_| {
                 let open = {
                     let mut state = live.state.borrow_mut();
-                    if state.removed {
+                    if state.stopped {
                         return;
                     }
                     state.failures = 0;

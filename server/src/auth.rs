@@ -90,19 +90,49 @@ pub enum Caller {
 /// Identifies the caller from the session cookie or, for non-browser clients, a
 /// bearer token: a participant's join link token.
 pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    Ok(credential(state, headers).await?.0)
+}
+
+/// The caller, and when what they called with stops working (Unix ms; `None` for a
+/// join link that does not expire).
+pub async fn credential(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Caller, Option<i64>), ApiError> {
     if let Some(cookie) = session_cookie(headers)
-        && let Some(subject) = state.storage.session(&token_hash(cookie)).await?
+        && let Some((subject, expires_at)) = state.storage.session(&token_hash(cookie)).await?
     {
-        return Ok(match subject {
+        let caller = match subject {
             SessionSubject::Chair(id) => Caller::Chair(id),
             SessionSubject::Participant(id) => Caller::Participant(id),
-        });
+        };
+        return Ok((caller, Some(expires_at)));
     }
     if let Some(token) = bearer_token(headers) {
         let participant = participant_by_link(state, token).await?;
-        return Ok(Caller::Participant(participant.id));
+        return Ok((
+            Caller::Participant(participant.id),
+            participant.link_expires_at,
+        ));
     }
     Err(ApiError::SignInNeeded)
+}
+
+/// When a credential that stops working at `expires_at` (Unix ms) does, on the
+/// runtime's clock.
+pub fn ends_at(expires_at: Option<i64>) -> Option<tokio::time::Instant> {
+    expires_at.map(|at| {
+        let left = u64::try_from(at - crate::storage::now_ms()).unwrap_or(0);
+        tokio::time::Instant::now() + std::time::Duration::from_millis(left)
+    })
+}
+
+/// Waits until `ends`; for ever if it is `None`.
+pub async fn expired(ends: Option<tokio::time::Instant>) {
+    match ends {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The participant a join token belongs to, if the link is still valid.

@@ -259,9 +259,10 @@ impl Storage {
     }
 
     /// The subject of an unexpired session.
-    pub async fn session(&self, token_hash: &[u8]) -> Result<Option<SessionSubject>> {
+    /// Whose session this is, and when it ends (Unix ms), if it has not ended yet.
+    pub async fn session(&self, token_hash: &[u8]) -> Result<Option<(SessionSubject, i64)>> {
         let row = sqlx::query(
-            "SELECT chair_id, participant_id FROM sessions WHERE token_hash = ? AND expires_at > ?",
+            "SELECT chair_id, participant_id, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?",
         )
         .bind(token_hash)
         .bind(now_ms())
@@ -270,9 +271,10 @@ impl Storage {
         let Some(row) = row else { return Ok(None) };
         let chair: Option<String> = row.get("chair_id");
         let participant: Option<String> = row.get("participant_id");
+        let expires_at: i64 = row.get("expires_at");
         Ok(match (chair, participant) {
-            (Some(c), _) => Some(SessionSubject::Chair(parse_id(&c)?)),
-            (None, Some(p)) => Some(SessionSubject::Participant(parse_id(&p)?)),
+            (Some(c), _) => Some((SessionSubject::Chair(parse_id(&c)?), expires_at)),
+            (None, Some(p)) => Some((SessionSubject::Participant(parse_id(&p)?), expires_at)),
             (None, None) => None,
         })
     }

@@ -194,15 +194,21 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
                     })
             }}
             {move || {
-                (signals.connection.get() == Connection::Removed)
-                    .then(|| {
-                        view! {
-                            <p>
-                                "If you think this is a mistake, speak to the chair of the conference "
-                                "or your social worker."
-                            </p>
-                        }
-                    })
+                match signals.connection.get() {
+                    Connection::Removed => Some(view! {
+                        <p>
+                            "If you think this is a mistake, speak to the chair of the conference "
+                            "or your social worker."
+                        </p>
+                    }.into_any()),
+                    Connection::SessionEnded => Some(view! {
+                        <p>
+                            "Anything not saved yet is kept on this device. Open your link again, "
+                            "or sign in, and it will be sent."
+                        </p>
+                    }.into_any()),
+                    _ => None,
+                }
             }}
             <p class="phase">
                 "Now: "

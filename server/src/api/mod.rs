@@ -108,6 +108,8 @@ pub(crate) struct Member {
     pub participant: crate::storage::ParticipantRow,
     pub role: roundtable_shared::Role,
     pub conference: crate::storage::ConferenceRow,
+    /// When the session or link the caller used stops working (Unix ms).
+    pub expires_at: Option<i64>,
 }
 
 /// The caller's place in `conference`: the chair (through their participant row) or an
@@ -121,7 +123,7 @@ pub(crate) async fn member_of(
     use crate::error::ApiError;
     // Who is calling is checked first, as for every command: someone without a valid
     // session or link is not told whether the conference exists.
-    let caller = crate::auth::caller(state, headers).await?;
+    let (caller, expires_at) = crate::auth::credential(state, headers).await?;
     let row = state
         .storage
         .conference(conference)
@@ -160,6 +162,7 @@ pub(crate) async fn member_of(
         participant,
         role,
         conference: row,
+        expires_at,
     })
 }
 

@@ -279,16 +279,22 @@ async fn live(
     Path(id): Path<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let id = ConferenceId(id);
-    member_of(&state, &headers, id).await?;
+    let member = member_of(&state, &headers, id).await?;
     let notices = state.notices.subscribe(id).ok_or(ApiError::Busy)?;
+    // When the session or link the stream was opened with stops working, it is
+    // checked again (and so ends) without waiting for a notice.
+    let ends = crate::auth::ends_at(member.expires_at);
     // Each step re-checks who is asking, so a removed participant's stream ends at
     // the next notice.
     let stream = futures_util::stream::unfold(
         (state, headers, Some(notices), true),
         move |(state, headers, notices, first)| async move {
             let mut notices = notices?;
-            if !first && notices.changed().await.is_err() {
-                return None;
+            if !first {
+                tokio::select! {
+                    changed = notices.changed() => changed.ok()?,
+                    _ = crate::auth::expired(ends) => {}
+                }
             }
             let event = match member_of(&state, &headers, id).await {
                 Ok(member) => match scales_json(&state, &member).await {

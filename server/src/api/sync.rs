@@ -53,8 +53,13 @@ async fn connect(
     }
     let id = ConferenceId(id);
     let super::Member {
-        participant, role, ..
+        participant,
+        role,
+        expires_at,
+        ..
     } = super::member_of(&state, &headers, id).await?;
+    // The connection ends when the session or link it was opened with does.
+    let ends = crate::auth::ends_at(expires_at);
     if !kind.readable_by(role) {
         return Err(ApiError::Forbidden);
     }
@@ -82,7 +87,7 @@ async fn connect(
                         return;
                     }
                     tracing::info!(conference = %id, participant = %participant_id, document = kind.as_str(), "connected");
-                    crate::sync::socket::run(socket, rooms, joined).await;
+                    crate::sync::socket::run(socket, rooms, joined, ends).await;
                     tracing::info!(conference = %id, participant = %participant_id, "disconnected");
                 }
                 Err(e) => {

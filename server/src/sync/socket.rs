@@ -13,6 +13,10 @@ use super::room::{CloseReason, Joined, Outcome, Rooms};
 /// Why a connection ends after a change could not be stored.
 const NOT_STORED: &str = "the server could not save a change; connect again to send it";
 
+/// The close code when the session or link a connection was opened with ends.
+pub const CLOSE_SESSION_ENDED: u16 = 4401;
+const SESSION_ENDED: &str = "your session has ended: please sign in again";
+
 /// Pings a connection may leave unanswered before it is closed.
 const UNANSWERED_PINGS: u32 = 3;
 
@@ -33,8 +37,14 @@ pub fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
         .write_buffer_size(limits.write_buffer_bytes)
 }
 
-/// Runs a joined connection until either side ends it.
-pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
+/// Runs a joined connection until either side ends it, or `ends` comes (when the
+/// session or link it was opened with stops working).
+pub async fn run(
+    socket: WebSocket,
+    rooms: Arc<Rooms>,
+    joined: Joined,
+    ends: Option<tokio::time::Instant>,
+) {
     let Joined {
         room,
         connection,
@@ -50,6 +60,8 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
     // network has vanished, falls silent here.
     let mut unanswered = 0u32;
     let mut allowance = Allowance::new(limits.messages_per_second, limits.message_burst);
+    let expiry = crate::auth::expired(ends);
+    tokio::pin!(expiry);
 
     let reason: Option<CloseReason> = loop {
         tokio::select! {
@@ -110,6 +122,7 @@ pub async fn run(socket: WebSocket, rooms: Arc<Rooms>, joined: Joined) {
                     break reason;
                 }
             }
+            _ = &mut expiry => break Some(CloseReason::new(CLOSE_SESSION_ENDED, SESSION_ENDED)),
             _ = ping.tick() => {
                 if unanswered >= UNANSWERED_PINGS {
                     break Some(CloseReason::new(1001, "no answer to ping"));

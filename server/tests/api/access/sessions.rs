@@ -164,3 +164,64 @@ async fn a_join_link_past_its_expiry_opens_nothing_but_its_session_lasts_its_own
     let still = member_reads(&world, &scene, &parent.cookie()).await;
     assert!(still.is_empty(), "{still:?}");
 }
+
+#[tokio::test]
+async fn what_is_open_when_a_session_or_link_expires_closes_then() {
+    let world = World::new().await;
+    let scene = world.scene(Before::OpenScale).await;
+    let professional = scene.person(Role::Professional);
+    let parent = scene.person(Role::Parent);
+    // The session and the link run out a moment from now.
+    let soon = now_ms() + 1500;
+    let mut db = database(&world.app).await;
+    sqlx::query("UPDATE sessions SET expires_at = ? WHERE token_hash = ?")
+        .bind(soon)
+        .bind(auth::token_hash(&professional.session))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE participants SET link_expires_at = ? WHERE id = ?")
+        .bind(soon)
+        .bind(&parent.id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let mut by_session = world
+        .open_socket(&scene.path("/sync"), &professional.cookie(), &[])
+        .await
+        .unwrap();
+    let mut by_link = world
+        .open_socket(&scene.path("/sync"), &parent.link(), &[])
+        .await
+        .unwrap();
+    let mut phone = professional
+        .cookie()
+        .apply(world.http.get(world.app.url(&scene.path("/scales/live"))))
+        .send()
+        .await
+        .unwrap();
+    let mut events = String::new();
+    crate::scales::next_event(&mut phone, &mut events, "scales", |_| true).await;
+    // A chair whose session has hours left stays.
+    let mut chair = world
+        .open_socket(&scene.path("/sync"), &scene.chair, &[])
+        .await
+        .unwrap();
+
+    for (whose, socket) in [("session", &mut by_session), ("link", &mut by_link)] {
+        let frame = socket
+            .wait_closed()
+            .await
+            .unwrap_or_else(|| panic!("the socket opened by {whose} closes with a reason"));
+        assert_eq!(u16::from(frame.code), 4401, "{whose}");
+        assert_eq!(
+            frame.reason.as_str(),
+            "your session has ended: please sign in again"
+        );
+    }
+    let gone = crate::scales::next_event(&mut phone, &mut events, "gone", |_| true).await;
+    assert_eq!(gone, "please sign in");
+    chair.settle(std::time::Duration::from_millis(300)).await;
+    assert!(chair.closed.is_none(), "{:?}", chair.closed);
+}
