@@ -36,6 +36,8 @@ pub enum ApiError {
     Busy,
     #[error("the request is too large")]
     TooLarge,
+    #[error("this address takes only WebSocket connections")]
+    NotWebSocket,
     #[error("the request did not arrive in time; please try again")]
     TooSlow,
     #[error("the request must be JSON (Content-Type: application/json)")]
@@ -71,6 +73,7 @@ impl ApiError {
             Self::Busy | Self::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
+            Self::NotWebSocket => StatusCode::BAD_REQUEST,
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use crate::error::Path;
 use axum::Router;
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -16,6 +15,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::sync::room::Member;
+use crate::sync::upgrade::WebSocketRequest;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,7 +27,7 @@ async fn shared(
     state: State<AppState>,
     headers: HeaderMap,
     path: Path<Uuid>,
-    ws: WebSocketUpgrade,
+    ws: WebSocketRequest,
 ) -> Result<Response, ApiError> {
     connect(state, headers, path, ws, DocumentKind::Shared).await
 }
@@ -36,7 +36,7 @@ async fn restricted(
     state: State<AppState>,
     headers: HeaderMap,
     path: Path<Uuid>,
-    ws: WebSocketUpgrade,
+    ws: WebSocketRequest,
 ) -> Result<Response, ApiError> {
     connect(state, headers, path, ws, DocumentKind::Restricted).await
 }
@@ -45,7 +45,7 @@ async fn connect(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<Uuid>,
-    ws: WebSocketUpgrade,
+    ws: WebSocketRequest,
     kind: DocumentKind,
 ) -> Result<Response, ApiError> {
     if !super::same_origin(&headers) {
@@ -71,8 +71,7 @@ async fn connect(
     let rooms = Arc::clone(&state.rooms);
     let limits = rooms.limits().clone();
     let participant_id = participant.id;
-    Ok(crate::sync::socket::configure(ws, &limits)
-        .on_upgrade(move |socket| async move {
+    Ok(ws.on_upgrade(&limits, move |socket| async move {
             match rooms.join((id, kind), member).await {
                 Ok(joined) => {
                     // The chair may have removed this participant since the check above;

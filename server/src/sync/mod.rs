@@ -9,6 +9,7 @@
 
 pub mod room;
 pub mod socket;
+pub mod upgrade;
 
 use std::time::Duration;
 

@@ -3,12 +3,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
-use super::Limits;
 use super::room::{CloseReason, Joined, Outcome, Rooms};
+use super::upgrade::Socket;
 
 /// Why a connection ends after a change could not be stored.
 const NOT_STORED: &str = "the server could not save a change; connect again to send it";
@@ -26,21 +29,42 @@ const CLOSING_TIME: Duration = Duration::from_secs(2);
 /// Why a connection that floods the room with messages is closed.
 const TOO_MANY: &str = "too many messages at once: connect again and slow down";
 
+/// The smallest piece a large message is sent in.
+const MIN_FRAGMENT: usize = 512;
+
 /// Messages written to a socket before it is flushed, when more are queued.
 const WRITE_BATCH: usize = 64;
 
-/// Sets a connection's message limits and buffer sizes before it is upgraded.
-pub fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
-    ws.max_message_size(limits.max_message_bytes)
-        .max_frame_size(limits.max_message_bytes)
-        .read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(limits.write_buffer_bytes)
+/// Queues `message` on `sink`, as one frame if it is at most `fragment` bytes and
+/// as a run of frames of that size if it is larger. tungstenite's write buffer
+/// grows to the largest frame it is given and keeps that size for the life of the
+/// connection: whole documents must not pass through it in one piece.
+async fn feed<S>(sink: &mut S, message: &Bytes, fragment: usize) -> Result<(), WsError>
+where
+    S: Sink<WsMessage, Error = WsError> + Unpin,
+{
+    if message.len() <= fragment {
+        return sink.feed(WsMessage::Binary(Bytes::clone(message))).await;
+    }
+    let mut start = 0;
+    while start < message.len() {
+        let end = (start + fragment).min(message.len());
+        let opcode = if start == 0 {
+            OpCode::Data(Data::Binary)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let frame = Frame::message(message.slice(start..end), opcode, end == message.len());
+        sink.feed(WsMessage::Frame(frame)).await?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// Runs a joined connection until either side ends it, or `ends` comes (when the
 /// session or link it was opened with stops working).
 pub async fn run(
-    socket: WebSocket,
+    socket: Socket,
     rooms: Arc<Rooms>,
     joined: Joined,
     ends: Option<tokio::time::Instant>,
@@ -52,6 +76,7 @@ pub async fn run(
         mut close,
     } = joined;
     let limits = rooms.limits().clone();
+    let fragment = limits.write_buffer_bytes.max(MIN_FRAGMENT);
     let (mut sink, mut stream) = socket.split();
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.reset();
@@ -86,7 +111,8 @@ pub async fn run(
                     }
                     Ok(WsMessage::Close(_)) => break None,
                     Ok(WsMessage::Pong(_)) => unanswered = 0,
-                    Ok(WsMessage::Ping(_)) => {}
+                    // Pings are answered by tungstenite; raw frames are never read.
+                    Ok(WsMessage::Ping(_) | WsMessage::Frame(_)) => {}
                     Err(e) => {
                         tracing::debug!(error = %e, "connection error");
                         break Some(CloseReason::new(1009, "the message was too large or broken"));
@@ -101,10 +127,10 @@ pub async fn run(
                 // Whatever else is queued goes out with it: one write and one flush
                 // for a burst, not one per message.
                 let send = async {
-                    sink.feed(WsMessage::Binary(Bytes::clone(&message))).await?;
+                    feed(&mut sink, &message, fragment).await?;
                     for _ in 1..WRITE_BATCH {
                         let Ok(message) = queue.try_recv() else { break };
-                        sink.feed(WsMessage::Binary(Bytes::clone(&message))).await?;
+                        feed(&mut sink, &message, fragment).await?;
                     }
                     sink.flush().await
                 };
@@ -139,14 +165,14 @@ pub async fn run(
     rooms.leave(&room, connection).await;
     if let Some(reason) = reason {
         let frame = CloseFrame {
-            code: reason.code,
+            code: reason.code.into(),
             reason: reason.reason.into(),
         };
         // What was queued before the reason (the refusal that explains it, say) goes
         // out first.
         let goodbye = async {
             while let Ok(message) = queue.try_recv() {
-                sink.feed(WsMessage::Binary(Bytes::clone(&message))).await?;
+                feed(&mut sink, &message, fragment).await?;
             }
             sink.send(WsMessage::Close(Some(frame))).await
         };
@@ -200,9 +226,9 @@ impl Allowance {
 }
 
 /// Closes a connection that could not join, with a reason.
-pub async fn refuse(mut socket: WebSocket, code: u16, reason: &str) {
+pub async fn refuse(mut socket: Socket, code: u16, reason: &str) {
     let frame = CloseFrame {
-        code,
+        code: code.into(),
         reason: reason.into(),
     };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
