@@ -189,6 +189,7 @@ pub async fn serve(
         }
         match gate.admit(peer.ip()) {
             Ok(permit) => {
+                tracing::trace!(address = %peer, "connection accepted");
                 let io = Counted {
                     stream,
                     _permit: permit,
