@@ -219,7 +219,9 @@ impl TestApp {
     }
 
     pub async fn try_connect(&self, conference: &str, token: &str) -> Result<SyncClient, u16> {
-        SyncClient::open(self.sync_request(conference, token), Doc::new()).await
+        // Made as every replica is, without garbage collection (`doc::document_options`).
+        let doc = roundtable_shared::doc::new_document();
+        SyncClient::open(self.sync_request(conference, token), doc).await
     }
 
     /// Connects again with the document `client` kept while it was away, as a stock
@@ -246,7 +248,8 @@ impl TestApp {
     /// Opens a sync socket at `path` with the given request headers (a cookie, a
     /// bearer token, an `Origin`); the status of the refusal if it is refused.
     pub async fn try_open(&self, path: &str, headers: &[(&str, &str)]) -> Result<SyncClient, u16> {
-        SyncClient::open(self.request(path, headers), Doc::new()).await
+        let doc = roundtable_shared::doc::new_document();
+        SyncClient::open(self.request(path, headers), doc).await
     }
 
     fn request(
@@ -342,6 +345,13 @@ impl SyncClient {
         self.send(Message::Sync(SyncMessage::Update(update.clone())))
             .await;
         update
+    }
+
+    /// Closes the connection from this side and keeps the document, to edit offline
+    /// and to [`TestApp::reconnect`] with.
+    pub async fn go_offline(&mut self) {
+        let _ = self.socket.close(None).await;
+        self.closed.get_or_insert(None);
     }
 
     fn apply(&self, update: &[u8]) {
