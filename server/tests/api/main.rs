@@ -5,6 +5,7 @@ mod access;
 mod helpers;
 mod http;
 mod limits;
+mod offline;
 mod record;
 mod scales;
 mod sync;
