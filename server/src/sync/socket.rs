@@ -162,7 +162,7 @@ pub async fn run(
         }
     };
 
-    rooms.leave(&room, connection).await;
+    Box::pin(rooms.leave(&room, connection)).await;
     if let Some(reason) = reason {
         let frame = CloseFrame {
             code: reason.code.into(),

@@ -21,8 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::Limits;
 use crate::error::ApiError;
 
-/// A WebSocket on an upgraded connection.
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// A WebSocket on an upgraded connection. Boxed: the stream is large, and it is moved
+/// through the connection's task on its way to the connection's loop.
+pub type Socket = Box<WebSocketStream<TokioIo<Upgraded>>>;
 
 /// A request asking to become a WebSocket.
 pub struct WebSocketRequest {
@@ -80,13 +81,13 @@ impl WebSocketRequest {
         tokio::spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
-                    let socket = WebSocketStream::from_raw_socket(
+                    let socket = Box::pin(WebSocketStream::from_raw_socket(
                         TokioIo::new(upgraded),
                         Role::Server,
                         Some(config),
-                    )
+                    ))
                     .await;
-                    serve(socket).await;
+                    serve(Box::new(socket)).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "the WebSocket upgrade failed"),
             }
