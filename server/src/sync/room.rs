@@ -222,7 +222,10 @@ impl Room {
         connection: u64,
         frame: &[u8],
     ) -> Outcome {
-        let Ok(message) = Message::decode_v1(frame) else {
+        // yrs panics on some input (in debug builds, on a client id wider than 53
+        // bits): like a panic while applying an update, it makes the message malformed.
+        let decoded = std::panic::catch_unwind(|| Message::decode_v1(frame));
+        let Ok(Ok(message)) = decoded else {
             return Outcome::Malformed("the message is not a valid Yjs sync message");
         };
         match message {

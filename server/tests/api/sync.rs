@@ -345,6 +345,25 @@ async fn a_malformed_message_closes_only_that_connection() {
 }
 
 #[tokio::test]
+async fn a_client_id_wider_than_53_bits_closes_only_that_connection() {
+    // Found by the `sync_message` fuzz target: yrs asserts (in debug builds) that a
+    // client id fits in 53 bits while it decodes a state vector or presence, so such a
+    // frame ended the connection's task before it could leave the room.
+    let app = TestApp::spawn().await;
+    let mut t = three(&app).await;
+    let wide = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10];
+    let state_vector = [&[0, 0, 11, 1][..], &wide, &[1]].concat();
+    let presence = [&[1, 16, 1][..], &wide, &[0, 4], b"null"].concat();
+    for frame in [state_vector, presence] {
+        let mut bad = app.connect(&t.conf, &t.misbehaving_token).await;
+        bad.send_raw(frame).await;
+        let frame = bad.wait_closed().await.expect("close frame");
+        assert_eq!(u16::from(frame.code), 1007);
+    }
+    t.others_still_sync().await;
+}
+
+#[tokio::test]
 async fn an_oversized_frame_closes_only_that_connection() {
     let limits = roundtable_server::sync::Limits {
         max_message_bytes: 64 * 1024,
