@@ -183,7 +183,14 @@ pub struct NextMeetings {
 
 /// The last days for the meetings after a conference of `kind` held on `held`. A
 /// pre-birth conference is followed like an initial one.
-pub fn next_meetings(held: Date, kind: ConferenceKind) -> NextMeetings {
+///
+/// `None` for a conference held in the calendar's last year (9999): its meetings
+/// would fall after the end of the calendar [`Date`] holds. They fall within six
+/// months and three weeks of the conference, so any earlier year has room for them.
+pub fn next_meetings(held: Date, kind: ConferenceKind) -> Option<NextMeetings> {
+    if held.year() >= Date::MAX.year() {
+        return None;
+    }
     let months = match kind {
         ConferenceKind::Initial | ConferenceKind::PreBirth => 3,
         ConferenceKind::Review => 6,
@@ -192,10 +199,10 @@ pub fn next_meetings(held: Date, kind: ConferenceKind) -> NextMeetings {
     while !is_working_day(review_by) {
         review_by = review_by.previous_day().expect("a date within range");
     }
-    NextMeetings {
+    Some(NextMeetings {
         core_group_by: add_working_days(held, 10),
         review_by,
-    }
+    })
 }
 
 /// Easter Sunday in `year`, by the Gregorian computus (the "anonymous" algorithm
@@ -575,7 +582,7 @@ mod tests {
     fn next_meetings_after_an_initial_conference() {
         // Thursday 30 November 2023: core group by Thursday 14 December; review by
         // Thursday 29 February 2024.
-        let next = next_meetings(date!(2023 - 11 - 30), ConferenceKind::Initial);
+        let next = next_meetings(date!(2023 - 11 - 30), ConferenceKind::Initial).unwrap();
         assert_eq!(
             next,
             NextMeetings {
@@ -585,24 +592,37 @@ mod tests {
         );
         // A pre-birth conference is followed like an initial one.
         assert_eq!(
-            next_meetings(date!(2023 - 11 - 30), ConferenceKind::PreBirth),
+            next_meetings(date!(2023 - 11 - 30), ConferenceKind::PreBirth).unwrap(),
             next
         );
         // Three months after Friday 28 November 2025 is Saturday 28 February 2026:
         // brought back to Friday 27 February.
-        let next = next_meetings(date!(2025 - 11 - 28), ConferenceKind::Initial);
+        let next = next_meetings(date!(2025 - 11 - 28), ConferenceKind::Initial).unwrap();
         assert_eq!(next.review_by, date!(2026 - 02 - 27));
         // Three months after Thursday 25 September 2025 is Christmas Day: brought back
         // to Wednesday 24 December.
-        let next = next_meetings(date!(2025 - 09 - 25), ConferenceKind::Initial);
+        let next = next_meetings(date!(2025 - 09 - 25), ConferenceKind::Initial).unwrap();
         assert_eq!(next.review_by, date!(2025 - 12 - 24));
+    }
+
+    #[test]
+    fn a_conference_in_the_calendars_last_year_has_no_next_meetings() {
+        let last_day_with_room = next_meetings(date!(9998 - 12 - 31), ConferenceKind::Review);
+        assert_eq!(
+            last_day_with_room.map(|n| (n.core_group_by, n.review_by)),
+            Some((date!(9999 - 01 - 15), date!(9999 - 06 - 30)))
+        );
+        for kind in [ConferenceKind::Initial, ConferenceKind::Review] {
+            assert_eq!(next_meetings(date!(9999 - 01 - 01), kind), None);
+            assert_eq!(next_meetings(date!(9999 - 12 - 31), kind), None);
+        }
     }
 
     #[test]
     fn next_meetings_after_a_review_conference() {
         // Thursday 29 February 2024: core group by Thursday 14 March (1-14 March has no
         // holidays); review by Thursday 29 August.
-        let next = next_meetings(date!(2024 - 02 - 29), ConferenceKind::Review);
+        let next = next_meetings(date!(2024 - 02 - 29), ConferenceKind::Review).unwrap();
         assert_eq!(
             next,
             NextMeetings {
@@ -612,7 +632,7 @@ mod tests {
         );
         // Six months after Friday 26 June 2026 is Saturday 26 December; Friday 25 is
         // Christmas Day, so the review is due by Thursday 24 December.
-        let next = next_meetings(date!(2026 - 06 - 26), ConferenceKind::Review);
+        let next = next_meetings(date!(2026 - 06 - 26), ConferenceKind::Review).unwrap();
         assert_eq!(next.review_by, date!(2026 - 12 - 24));
         // Its core group: 29 and 30 June, 1-3 July, 6-10 July.
         assert_eq!(next.core_group_by, date!(2026 - 07 - 10));

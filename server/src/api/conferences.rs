@@ -223,6 +223,9 @@ async fn create(
         core_group_by: None,
         review_by: None,
     };
+    // Worked out before anything is stored: a start in the calendar's last year has
+    // no dates for its next meetings, and is refused.
+    let next_meetings = super::record::next_meetings_of(&row)?;
     // The chair takes part as a participant too, so the board can name them.
     let chair_participant = ParticipantRow {
         id: ParticipantId(Uuid::new_v4()),
@@ -255,7 +258,6 @@ async fn create(
             .await?;
     }
 
-    let next_meetings = super::record::next_meetings_of(&row)?;
     let roster: Vec<Participant> = rows
         .iter()
         .filter_map(|(p, _)| {

@@ -97,11 +97,16 @@ fn held_on(row: &ConferenceRow) -> Result<time::Date, ApiError> {
         .map_err(|_| corrupt("conference start"))
 }
 
+/// Why a conference cannot be held in the calendar's last year.
+pub(crate) const TOO_LATE: &str =
+    "scheduled_start is too late: the meetings after it would fall after the year 9999";
+
 /// The dates of the next meetings: the latest allowed, and the chair's choice (the
 /// latest allowed until the chair changes them).
 pub(crate) fn next_meetings_of(row: &ConferenceRow) -> Result<NextMeetingsEntry, ApiError> {
     let kind = ConferenceKind::parse(&row.kind).ok_or_else(|| corrupt("conference kind"))?;
-    let proposed = dates::next_meetings(held_on(row)?, kind);
+    let proposed = dates::next_meetings(held_on(row)?, kind)
+        .ok_or_else(|| ApiError::Invalid(TOO_LATE.into()))?;
     let core = format_date(proposed.core_group_by);
     let review = format_date(proposed.review_by);
     Ok(NextMeetingsEntry {

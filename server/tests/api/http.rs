@@ -141,6 +141,13 @@ async fn a_chair_creates_and_lists_conferences_and_bad_input_is_explained() {
             422,
             "scheduled_start must be",
         ),
+        // Found by the `commands` fuzz target: the dates of the next meetings could
+        // not be worked out, and the server panicked after storing the conference.
+        (
+            json!({ "title": "T", "kind": "review", "scheduled_start": "9999-12-31T10:00:00Z", "children": [{"name": "A"}] }),
+            422,
+            "scheduled_start is too late",
+        ),
         (
             json!({ "title": "T", "kind": "initial", "scheduled_start": "2026-12-01T10:00:00Z", "children": [] }),
             422,
