@@ -61,7 +61,9 @@ pub struct EntryNow {
     pub author: Option<String>,
 }
 
-/// Checks everything a transaction changed against what `role` may write.
+/// Checks everything a transaction changed against what `role` may write. Asked of
+/// every transaction that changed the document, even when `changes` is empty: what
+/// it changed may be where nobody sees it.
 ///
 /// `author_before(item)` is the recorded author of a board item before the
 /// transaction (`None` if there was no such item); `entry_after(item)` is the entry
@@ -146,6 +148,14 @@ pub fn check_update(
                 }
             }
         }
+    }
+    // Whatever else changed, nobody sees: text typed into an item someone deleted,
+    // ranges a client kept only as garbage-collected. It would still be stored,
+    // relayed and take room in the document, so a role that may write nothing may
+    // not send that either. (A writer may: typing into an item as someone else
+    // deletes it is how concurrent edits go.)
+    if !writes_board && !writes_all {
+        return Err(Refusal::ReadOnly("document"));
     }
     Ok(())
 }

@@ -256,6 +256,35 @@ fn family_and_room_display_read_only() {
 }
 
 #[test]
+fn a_role_that_writes_nothing_cannot_write_where_nobody_would_see_it() {
+    // Found by the `sync_message` fuzz target: typing into an item that someone has
+    // deleted changes nothing anyone sees, so no rule about places refused it.
+    let (chair, pro) = (person(), person());
+    for (role, expected) in [
+        (Role::Parent, Err(Refusal::ReadOnly("document"))),
+        (Role::RoomDisplay, Err(Refusal::ReadOnly("document"))),
+        (Role::Professional, Ok(())),
+    ] {
+        let mut f = Fixture::new();
+        let c = f.client(60);
+        assert_eq!(f.send(&c, Role::Professional, pro, add("a", pro)), Ok(()));
+        // A replica from before the chair deletes the item.
+        let stale = f.client(61);
+        let c = f.client(62);
+        assert_eq!(
+            f.send(&c, Role::Chair, chair, |txn| {
+                Board::in_txn(txn).delete_item(txn, "a");
+            }),
+            Ok(())
+        );
+        let typed = f.send(&stale, role, pro, |txn| {
+            assert!(Board::in_txn(txn).insert_text(txn, "a", 0, "unseen "));
+        });
+        assert_eq!(typed, expected, "{role:?}");
+    }
+}
+
+#[test]
 fn server_parts_and_unknown_parts_are_refused_to_every_role() {
     for role in [
         Role::Chair,

@@ -268,6 +268,69 @@ async fn an_update_the_sender_may_not_make_is_refused_and_seen_by_nobody() {
 }
 
 #[tokio::test]
+async fn a_family_members_change_that_nobody_would_see_is_refused_and_not_stored() {
+    // Found by the `sync_message` fuzz target: text typed into an item someone had
+    // deleted changes nothing anyone sees, so a parent's update was stored, relayed
+    // and listed as their change in the audit view.
+    let app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[("Ali Minutes", "minute_taker"), ("Jo Parent", "parent")],
+        )
+        .await;
+    let mut minutes = app.connect(&conf, &people[0].1).await;
+    let mut parent = app.connect(&conf, &people[1].1).await;
+    add_item(&mut minutes, "gone", &people[0].0, "Soon deleted").await;
+    parent.wait_until(has_item("gone")).await;
+    use yrs::Transact;
+    use yrs::updates::decoder::Decode;
+    // The parent's replica as it was before the item was deleted.
+    let stale = yrs::Doc::new();
+    stale
+        .transact_mut()
+        .apply_update(yrs::Update::decode_v1(&parent.state()).unwrap())
+        .unwrap();
+    minutes
+        .edit(|txn| {
+            Board::in_txn(txn).delete_item(txn, "gone");
+        })
+        .await;
+    parent.wait_until(|c| !has_item("gone")(c)).await;
+
+    let typed = {
+        let mut txn = stale.transact_mut();
+        assert!(Board::in_txn(&mut txn).insert_text(&mut txn, "gone", 0, "unseen words"));
+        txn.encode_update_v1()
+    };
+    parent
+        .send(Message::Sync(yrs::sync::SyncMessage::Update(typed)))
+        .await;
+    parent.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(
+        parent.refusals,
+        ["your role cannot change this conference's document"]
+    );
+    let audit: serde_json::Value = chair
+        .get(app.url(&format!("/api/conferences/{conf}/audit")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let by = |id: &str| {
+        let changes = audit["document_changes"].as_array().unwrap();
+        changes
+            .iter()
+            .filter(|c| c["participant"]["id"] == id)
+            .count()
+    };
+    assert_eq!((by(&people[0].0), by(&people[1].0)), (2, 0));
+}
+
+#[tokio::test]
 async fn a_participant_of_one_conference_cannot_open_another() {
     let app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
