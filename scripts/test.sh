@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: formatting and lints, the Rust unit and
-# integration tests, and the browser tests in Chromium. Installs what is missing
-# (wasm target and tools, Chromium, npm packages) as it goes.
+# integration tests, the browser tests in Chromium, and each fuzz target for a
+# while. Installs what is missing (wasm target and tools, Chromium, npm packages,
+# cargo-fuzz) as it goes.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -50,5 +51,8 @@ say "load generator: lints and a few seconds against the real server"
 cargo clippy -p roundtable-loadgen --all-targets -- -D warnings
 cargo build -p roundtable-loadgen
 bash bench/smoke.sh "$root/target/debug"
+
+say "fuzzing"
+bash scripts/fuzz.sh 20
 
 say "all tests passed in $((SECONDS - started)) s"
