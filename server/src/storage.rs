@@ -154,12 +154,15 @@ impl Storage {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // The readers look up sessions and load documents, which they read once: a
+        // small page cache each (256 KiB; SQLite's default is 2 MiB) leaves the
+        // rest to the operating system's cache, which they share.
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", "-256"))
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        let connection = options.connect().await?;
+        let connection = options.pragma("cache_size", "-512").connect().await?;
         let (writer, jobs) = mpsc::channel(WRITER_QUEUE);
         tokio::spawn(run_writer(connection, jobs));
         Ok(Storage { pool, writer })
