@@ -47,8 +47,8 @@ impl Connections {
     /// Takes every message queued for `seat`.
     pub fn take(&mut self, seat: Seat) -> Vec<Outgoing> {
         let mut taken = Vec::new();
-        if let Some(joined) = self.open.get_mut(&seat) {
-            while let Ok(message) = joined.queue.try_recv() {
+        if let Some(joined) = self.open.get(&seat) {
+            while let Some(message) = joined.mailbox.try_take() {
                 taken.push(message);
             }
         }
@@ -70,11 +70,8 @@ impl Connections {
     /// failures.
     pub fn closed(&self) -> Option<(Seat, CloseReason)> {
         self.open.iter().find_map(|(seat, joined)| {
-            joined
-                .close
-                .borrow()
-                .as_ref()
-                .map(|reason| (*seat, reason.clone()))
+            let reason = joined.mailbox.closed().flatten()?;
+            Some((*seat, reason))
         })
     }
 

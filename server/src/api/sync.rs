@@ -71,30 +71,31 @@ async fn connect(
     let rooms = Arc::clone(&state.rooms);
     let limits = rooms.limits().clone();
     let participant_id = participant.id;
-    // The connection's task lives as long as the connection: what it awaits only
-    // on the way in or out is boxed, so that the task is no larger than the
-    // connection's own loop.
     Ok(ws.on_upgrade(&limits, move |socket| async move {
-            match Box::pin(rooms.join((id, kind), member)).await {
+            match rooms.join((id, kind), member).await {
                 Ok(joined) => {
                     // The chair may have removed this participant since the check above;
                     // a removal after this point closes the connection through the room.
                     let still_in = matches!(
-                        Box::pin(rooms.storage().participant(participant_id)).await,
+                        rooms.storage().participant(participant_id).await,
                         Ok(Some(p)) if matches!(p.status.as_str(), "invited" | "admitted")
                     );
                     if !still_in {
-                        Box::pin(rooms.leave(&joined.room, joined.connection)).await;
-                        Box::pin(crate::sync::socket::refuse(socket, 4403, "you have been removed from this conference")).await;
+                        rooms.leave(&joined.room, joined.connection).await;
+                        crate::sync::socket::refuse(socket, 4403, "you have been removed from this conference").await;
                         return;
                     }
                     tracing::info!(conference = %id, participant = %participant_id, document = kind.as_str(), "connected");
-                    crate::sync::socket::run(socket, rooms, joined, ends).await;
-                    tracing::info!(conference = %id, participant = %participant_id, "disconnected");
+                    // A task of its own, so that what joining needed is freed now and
+                    // the connection holds only its loop for as long as it lasts.
+                    tokio::spawn(async move {
+                        crate::sync::socket::run(socket, rooms, joined, ends).await;
+                        tracing::info!(conference = %id, participant = %participant_id, "disconnected");
+                    });
                 }
                 Err(e) => {
                     tracing::error!(conference = %id, error = %e, "could not open the conference");
-                    Box::pin(crate::sync::socket::refuse(socket, 1011, "the conference could not be opened")).await;
+                    crate::sync::socket::refuse(socket, 1011, "the conference could not be opened").await;
                 }
             }
         }))

@@ -7,6 +7,7 @@
 //! - [`socket`]: one WebSocket connection: reading frames, the bounded outgoing queue,
 //!   ping/pong, closing with a reason.
 
+pub mod mailbox;
 pub mod room;
 pub mod socket;
 pub mod upgrade;

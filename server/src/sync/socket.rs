@@ -4,12 +4,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+use super::Limits;
+use super::mailbox::{Delivery, Receiver};
 use super::room::{CloseReason, Joined, Outcome, Rooms};
 use super::upgrade::Socket;
 
@@ -63,6 +66,10 @@ where
 
 /// Runs a joined connection until either side ends it, or `ends` comes (when the
 /// session or link it was opened with stops working).
+///
+/// This future is the connection's task for as long as the connection lasts, so it is
+/// kept small: what is awaited only now and then (handling a message, a write, a
+/// ping, closing) is boxed, and one timer serves both the pings and the end.
 pub async fn run(
     socket: Socket,
     rooms: Arc<Rooms>,
@@ -72,21 +79,19 @@ pub async fn run(
     let Joined {
         room,
         connection,
-        mut queue,
-        mut close,
+        mailbox,
     } = joined;
-    let limits = rooms.limits().clone();
+    let limits = rooms.limits();
     let fragment = limits.write_buffer_bytes.max(MIN_FRAGMENT);
     let (mut sink, mut stream) = socket.split();
-    let mut ping = tokio::time::interval(limits.ping_interval);
-    ping.reset();
+    let mut next_ping = tokio::time::Instant::now() + limits.ping_interval;
+    let timer = tokio::time::sleep_until(next_timer(next_ping, ends));
+    tokio::pin!(timer);
     // Pings sent since the last answer. Only an answer shows that the client still
     // reads what it is sent; one that keeps talking but stops reading, or whose
     // network has vanished, falls silent here.
     let mut unanswered = 0u32;
     let mut allowance = Allowance::new(limits.messages_per_second, limits.message_burst);
-    let expiry = crate::auth::expired(ends);
-    tokio::pin!(expiry);
 
     let reason: Option<CloseReason> = loop {
         tokio::select! {
@@ -97,9 +102,7 @@ pub async fn run(
                         break Some(CloseReason::new(1008, TOO_MANY));
                     }
                     Ok(WsMessage::Binary(bytes)) => {
-                        // Boxed, so the connection's task is not as large as handling
-                        // a message for all of its life.
-                        let receive = room.receive(rooms.storage(), &limits, connection, &bytes);
+                        let receive = room.receive(rooms.storage(), limits, connection, &bytes);
                         match Box::pin(receive).await {
                             Outcome::Applied | Outcome::Refused(_) => {}
                             Outcome::Malformed(why) => break Some(CloseReason::new(1007, why)),
@@ -119,50 +122,70 @@ pub async fn run(
                     }
                 }
             }
-            message = queue.recv() => {
-                let Some(message) = message else {
-                    // The room let go of this connection; the reason, if any, is set.
-                    break close.borrow().clone();
+            delivery = mailbox.next() => {
+                let message = match delivery {
+                    Delivery::Message(message) => message,
+                    // The room let go of this connection, with its reason if any.
+                    Delivery::Closed(reason) => break reason,
                 };
                 // Whatever else is queued goes out with it: one write and one flush
                 // for a burst, not one per message.
                 let send = async {
                     feed(&mut sink, &message, fragment).await?;
                     for _ in 1..WRITE_BATCH {
-                        let Ok(message) = queue.try_recv() else { break };
+                        let Some(message) = mailbox.try_take() else { break };
                         feed(&mut sink, &message, fragment).await?;
                     }
                     sink.flush().await
                 };
-                match tokio::time::timeout(limits.send_timeout, send).await {
+                match Box::pin(tokio::time::timeout(limits.send_timeout, send)).await {
                     Ok(Ok(())) => {}
                     _ => break None,
                 }
             }
-            changed = close.changed() => {
-                if changed.is_err() {
-                    break None;
+            () = &mut timer => {
+                let now = tokio::time::Instant::now();
+                if ends.is_some_and(|ends| now >= ends) {
+                    break Some(CloseReason::new(CLOSE_SESSION_ENDED, SESSION_ENDED));
                 }
-                let reason = close.borrow().clone();
-                if reason.is_some() {
-                    break reason;
+                if now >= next_ping {
+                    if unanswered >= UNANSWERED_PINGS {
+                        break Some(CloseReason::new(1001, "no answer to ping"));
+                    }
+                    let send = sink.send(WsMessage::Ping(Bytes::new()));
+                    if Box::pin(tokio::time::timeout(limits.send_timeout, send)).await.is_err() {
+                        break None;
+                    }
+                    unanswered += 1;
+                    next_ping = now + limits.ping_interval;
                 }
-            }
-            _ = &mut expiry => break Some(CloseReason::new(CLOSE_SESSION_ENDED, SESSION_ENDED)),
-            _ = ping.tick() => {
-                if unanswered >= UNANSWERED_PINGS {
-                    break Some(CloseReason::new(1001, "no answer to ping"));
-                }
-                let send = sink.send(WsMessage::Ping(Vec::new().into()));
-                if tokio::time::timeout(limits.send_timeout, send).await.is_err() {
-                    break None;
-                }
-                unanswered += 1;
+                timer.as_mut().reset(next_timer(next_ping, ends));
             }
         }
     };
 
     Box::pin(rooms.leave(&room, connection)).await;
+    Box::pin(close(sink, stream, &mailbox, reason, limits, fragment)).await;
+}
+
+/// When a connection's timer next goes off: its next ping, or its end if sooner.
+fn next_timer(
+    next_ping: tokio::time::Instant,
+    ends: Option<tokio::time::Instant>,
+) -> tokio::time::Instant {
+    ends.map_or(next_ping, |ends| ends.min(next_ping))
+}
+
+/// Ends a connection: sends what is still queued and the close frame with `reason`,
+/// if there is one, waits for the client's own close, then closes the socket.
+async fn close(
+    mut sink: SplitSink<Socket, WsMessage>,
+    mut stream: SplitStream<Socket>,
+    mailbox: &Receiver,
+    reason: Option<CloseReason>,
+    limits: &Limits,
+    fragment: usize,
+) {
     if let Some(reason) = reason {
         let frame = CloseFrame {
             code: reason.code.into(),
@@ -171,7 +194,7 @@ pub async fn run(
         // What was queued before the reason (the refusal that explains it, say) goes
         // out first.
         let goodbye = async {
-            while let Ok(message) = queue.try_recv() {
+            while let Some(message) = mailbox.try_take() {
                 feed(&mut sink, &message, fragment).await?;
             }
             sink.send(WsMessage::Close(Some(frame))).await
