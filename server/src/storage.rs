@@ -154,11 +154,13 @@ impl Storage {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // The readers look up sessions and load documents, which they read once: a
-        // small page cache each (256 KiB; SQLite's default is 2 MiB) leaves the
-        // rest to the operating system's cache, which they share.
+        // The pool looks up sessions, loads documents (read once) and runs the
+        // commands. Each connection has a thread, a schema, statements and a page
+        // cache of its own: four are plenty for two cores, and a small page cache
+        // each (256 KiB; SQLite's default is 2 MiB) leaves the rest to the operating
+        // system's cache, which they share.
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(4)
             .connect_with(options.clone().pragma("cache_size", "-256"))
             .await?;
         sqlx::migrate!("../migrations").run(&pool).await?;

@@ -7,6 +7,7 @@
 //! - [`socket`]: one WebSocket connection: reading frames, the bounded outgoing queue,
 //!   ping/pong, closing with a reason.
 
+pub mod gathered;
 pub mod mailbox;
 pub mod room;
 pub mod socket;
@@ -34,9 +35,10 @@ pub struct Limits {
     /// How much one read from a connection's socket takes at most (and the read
     /// buffer each connection keeps). Larger messages are read in several steps.
     pub read_buffer_bytes: usize,
-    /// Outgoing bytes a connection gathers before writing them to its socket; the
-    /// queue is flushed whenever it runs empty, so this only groups bursts.
-    pub write_buffer_bytes: usize,
+    /// The largest frame the server sends: a larger message goes as a run of frames
+    /// this size. tungstenite keeps a buffer the size of the largest frame it has
+    /// written, for the life of the connection.
+    pub frame_bytes: usize,
     /// Connections one address (an IPv4 address, or an IPv6 /64) may hold open.
     pub connections_per_address: usize,
     /// Connections the server holds open in all.
@@ -68,8 +70,8 @@ impl Default for Limits {
             // part of this buffer before every read, and keeps it for the life of the
             // connection: its default of 128 KiB cost a third of the CPU and most of
             // the memory of a connection. Each KiB here is 20 KiB a conference of 20.
-            read_buffer_bytes: 1024,
-            write_buffer_bytes: 1024,
+            read_buffer_bytes: 128,
+            frame_bytes: 256,
             // A browser holds a handful (the two documents, the scale stream, a few
             // requests), and an office or a meeting room's Wi-Fi shares one address.
             // Behind a reverse proxy every connection comes from the proxy: raise it

@@ -33,7 +33,7 @@ const CLOSING_TIME: Duration = Duration::from_secs(2);
 const TOO_MANY: &str = "too many messages at once: connect again and slow down";
 
 /// The smallest piece a large message is sent in.
-const MIN_FRAGMENT: usize = 512;
+const MIN_FRAGMENT: usize = 64;
 
 /// Messages written to a socket before it is flushed, when more are queued.
 const WRITE_BATCH: usize = 64;
@@ -70,102 +70,106 @@ where
 /// This future is the connection's task for as long as the connection lasts, so it is
 /// kept small: what is awaited only now and then (handling a message, a write, a
 /// ping, closing) is boxed, and one timer serves both the pings and the end.
-pub async fn run(
+pub fn run(
     socket: Socket,
     rooms: Arc<Rooms>,
     joined: Joined,
     ends: Option<tokio::time::Instant>,
-) {
+) -> impl Future<Output = ()> + Send {
+    // Set up outside the future, which then holds each of these once.
     let Joined {
         room,
         connection,
         mailbox,
     } = joined;
-    let limits = rooms.limits();
-    let fragment = limits.write_buffer_bytes.max(MIN_FRAGMENT);
+    let fragment = rooms.limits().frame_bytes.max(MIN_FRAGMENT);
     let (mut sink, mut stream) = socket.split();
-    let mut next_ping = tokio::time::Instant::now() + limits.ping_interval;
+    let mut next_ping = tokio::time::Instant::now() + rooms.limits().ping_interval;
     let timer = tokio::time::sleep_until(next_timer(next_ping, ends));
-    tokio::pin!(timer);
     // Pings sent since the last answer. Only an answer shows that the client still
     // reads what it is sent; one that keeps talking but stops reading, or whose
     // network has vanished, falls silent here.
     let mut unanswered = 0u32;
+    let limits = rooms.limits();
     let mut allowance = Allowance::new(limits.messages_per_second, limits.message_burst);
+    async move {
+        let limits = rooms.limits();
+        tokio::pin!(timer);
 
-    let reason: Option<CloseReason> = loop {
-        tokio::select! {
-            frame = stream.next() => {
-                let Some(frame) = frame else { break None };
-                match frame {
-                    Ok(WsMessage::Binary(_)) if !allowance.take(Instant::now()) => {
-                        break Some(CloseReason::new(1008, TOO_MANY));
-                    }
-                    Ok(WsMessage::Binary(bytes)) => {
-                        let receive = room.receive(rooms.storage(), limits, connection, &bytes);
-                        match Box::pin(receive).await {
-                            Outcome::Applied | Outcome::Refused(_) => {}
-                            Outcome::Malformed(why) => break Some(CloseReason::new(1007, why)),
-                            Outcome::NotStored => break Some(CloseReason::new(1013, NOT_STORED)),
+        let reason: Option<CloseReason> = loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    let Some(frame) = frame else { break None };
+                    match frame {
+                        Ok(WsMessage::Binary(_)) if !allowance.take(Instant::now()) => {
+                            break Some(CloseReason::new(1008, TOO_MANY));
+                        }
+                        Ok(WsMessage::Binary(bytes)) => {
+                            let receive = room.receive(rooms.storage(), limits, connection, &bytes);
+                            match Box::pin(receive).await {
+                                Outcome::Applied | Outcome::Refused(_) => {}
+                                Outcome::Malformed(why) => break Some(CloseReason::new(1007, why)),
+                                Outcome::NotStored => break Some(CloseReason::new(1013, NOT_STORED)),
+                            }
+                        }
+                        Ok(WsMessage::Text(_)) => {
+                            break Some(CloseReason::new(1003, "only binary Yjs messages are accepted"));
+                        }
+                        Ok(WsMessage::Close(_)) => break None,
+                        Ok(WsMessage::Pong(_)) => unanswered = 0,
+                        // Pings are answered by tungstenite; raw frames are never read.
+                        Ok(WsMessage::Ping(_) | WsMessage::Frame(_)) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "connection error");
+                            break Some(CloseReason::new(1009, "the message was too large or broken"));
                         }
                     }
-                    Ok(WsMessage::Text(_)) => {
-                        break Some(CloseReason::new(1003, "only binary Yjs messages are accepted"));
-                    }
-                    Ok(WsMessage::Close(_)) => break None,
-                    Ok(WsMessage::Pong(_)) => unanswered = 0,
-                    // Pings are answered by tungstenite; raw frames are never read.
-                    Ok(WsMessage::Ping(_) | WsMessage::Frame(_)) => {}
-                    Err(e) => {
-                        tracing::debug!(error = %e, "connection error");
-                        break Some(CloseReason::new(1009, "the message was too large or broken"));
-                    }
                 }
-            }
-            delivery = mailbox.next() => {
-                let message = match delivery {
-                    Delivery::Message(message) => message,
-                    // The room let go of this connection, with its reason if any.
-                    Delivery::Closed(reason) => break reason,
-                };
-                // Whatever else is queued goes out with it: one write and one flush
-                // for a burst, not one per message.
-                let send = async {
-                    feed(&mut sink, &message, fragment).await?;
-                    for _ in 1..WRITE_BATCH {
-                        let Some(message) = mailbox.try_take() else { break };
+                delivery = mailbox.next() => {
+                    let message = match delivery {
+                        Delivery::Message(message) => message,
+                        // The room let go of this connection, with its reason if any.
+                        Delivery::Closed(reason) => break reason,
+                    };
+                    // Whatever else is queued goes out with it: one write and one flush
+                    // for a burst, not one per message.
+                    let send = async {
                         feed(&mut sink, &message, fragment).await?;
+                        for _ in 1..WRITE_BATCH {
+                            let Some(message) = mailbox.try_take() else { break };
+                            feed(&mut sink, &message, fragment).await?;
+                        }
+                        sink.flush().await
+                    };
+                    match Box::pin(tokio::time::timeout(limits.send_timeout, send)).await {
+                        Ok(Ok(())) => {}
+                        _ => break None,
                     }
-                    sink.flush().await
-                };
-                match Box::pin(tokio::time::timeout(limits.send_timeout, send)).await {
-                    Ok(Ok(())) => {}
-                    _ => break None,
+                }
+                () = &mut timer => {
+                    let now = tokio::time::Instant::now();
+                    if ends.is_some_and(|ends| now >= ends) {
+                        break Some(CloseReason::new(CLOSE_SESSION_ENDED, SESSION_ENDED));
+                    }
+                    if now >= next_ping {
+                        if unanswered >= UNANSWERED_PINGS {
+                            break Some(CloseReason::new(1001, "no answer to ping"));
+                        }
+                        let send = sink.send(WsMessage::Ping(Bytes::new()));
+                        if Box::pin(tokio::time::timeout(limits.send_timeout, send)).await.is_err() {
+                            break None;
+                        }
+                        unanswered += 1;
+                        next_ping = now + limits.ping_interval;
+                    }
+                    timer.as_mut().reset(next_timer(next_ping, ends));
                 }
             }
-            () = &mut timer => {
-                let now = tokio::time::Instant::now();
-                if ends.is_some_and(|ends| now >= ends) {
-                    break Some(CloseReason::new(CLOSE_SESSION_ENDED, SESSION_ENDED));
-                }
-                if now >= next_ping {
-                    if unanswered >= UNANSWERED_PINGS {
-                        break Some(CloseReason::new(1001, "no answer to ping"));
-                    }
-                    let send = sink.send(WsMessage::Ping(Bytes::new()));
-                    if Box::pin(tokio::time::timeout(limits.send_timeout, send)).await.is_err() {
-                        break None;
-                    }
-                    unanswered += 1;
-                    next_ping = now + limits.ping_interval;
-                }
-                timer.as_mut().reset(next_timer(next_ping, ends));
-            }
-        }
-    };
+        };
 
-    Box::pin(rooms.leave(&room, connection)).await;
-    Box::pin(close(sink, stream, &mailbox, reason, limits, fragment)).await;
+        Box::pin(rooms.leave(&room, connection)).await;
+        Box::pin(close(sink, stream, &mailbox, reason, limits, fragment)).await;
+    }
 }
 
 /// When a connection's timer next goes off: its next ping, or its end if sooner.

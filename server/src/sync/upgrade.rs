@@ -19,11 +19,12 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::Limits;
+use super::gathered::Gathered;
 use crate::error::ApiError;
 
 /// A WebSocket on an upgraded connection. Boxed: the stream is large, and it is moved
 /// through the connection's task on its way to the connection's loop.
-pub type Socket = Box<WebSocketStream<TokioIo<Upgraded>>>;
+pub type Socket = Box<WebSocketStream<Gathered<TokioIo<Upgraded>>>>;
 
 /// A request asking to become a WebSocket.
 pub struct WebSocketRequest {
@@ -76,13 +77,15 @@ impl WebSocketRequest {
             .max_message_size(Some(limits.max_message_bytes))
             .max_frame_size(Some(limits.max_message_bytes))
             .read_buffer_size(limits.read_buffer_bytes)
-            .write_buffer_size(limits.write_buffer_bytes);
+            // Every frame is handed on at once, to be gathered until the flush by
+            // `Gathered`, which gives its buffer back once flushed.
+            .write_buffer_size(0);
         let upgrade = self.upgrade;
         tokio::spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
                     let socket = Box::pin(WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        Gathered::new(TokioIo::new(upgraded)),
                         Role::Server,
                         Some(config),
                     ))
