@@ -231,6 +231,18 @@ impl Run {
     /// Waits until `done` holds for every typist, or fails at the deadline saying
     /// where each one is.
     async fn wait_for_all(&self, what: &str, done: impl Fn(&typist::Replica) -> bool) {
+        if let Err(failure) = self.wait_until(what, done).await {
+            panic!("{failure}");
+        }
+    }
+
+    /// Waits until `done` holds for every typist; at the deadline, says where each one
+    /// is.
+    async fn wait_until(
+        &self,
+        what: &str,
+        done: impl Fn(&typist::Replica) -> bool,
+    ) -> Result<(), String> {
         let until = Instant::now() + DEADLINE;
         loop {
             if let Some(failed) = self.typists.iter().find(|t| t.failed()) {
@@ -240,7 +252,7 @@ impl Run {
                 );
             }
             if self.typists.iter().all(|t| done(&t.replica())) {
-                return;
+                return Ok(());
             }
             if Instant::now() > until {
                 let states: Vec<String> = self
@@ -249,8 +261,9 @@ impl Run {
                     .map(|t| {
                         let r = t.replica();
                         format!(
-                            "{}: connected {}, in step {}, unconfirmed {}, refusals {:?}",
+                            "{} (client {}): connected {}, in step {}, unconfirmed {}, refusals {:?}",
                             t.person.letter,
+                            r.doc.client_id(),
                             r.connected,
                             r.in_step,
                             r.unsaved(),
@@ -258,11 +271,11 @@ impl Run {
                         )
                     })
                     .collect();
-                panic!(
+                return Err(format!(
                     "not every client was {what} within {DEADLINE:?} (seed {}):\n{}",
                     self.seed,
                     states.join("\n")
-                );
+                ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -339,6 +352,8 @@ impl Run {
     /// that every client and the store hold the same document with every word typed.
     async fn converge(&mut self) {
         self.wait_for_all("reconnected", |r| r.in_step).await;
+        // Once `set_mode` returns, that typist types nothing more: every change it made
+        // is among its unconfirmed ones until the server confirms it.
         for typist in &self.typists {
             typist.set_mode(Mode::Paused);
         }
@@ -357,10 +372,30 @@ impl Run {
                 txn.encode_state_as_update_v1(&StateVector::default()),
             )
         };
-        self.wait_for_all("caught up with the store", |r| {
-            r.doc.transact().state_vector() == snapshot.state_map
-        })
-        .await;
+        let caught_up = self
+            .wait_until("caught up with the store", |r| {
+                r.doc.transact().state_vector() == snapshot.state_map
+            })
+            .await;
+        if let Err(failure) = caught_up {
+            // Say what each client holds that the store read above lacks, or the
+            // reverse, and how it compares with the store as it is now.
+            let now = self.stored().await.transact().snapshot();
+            let differences: Vec<String> = self
+                .typists
+                .iter()
+                .map(|t| {
+                    let r = t.replica();
+                    format!(
+                        "{}: against the store read once all was confirmed: {}; against the store now: {}",
+                        t.person.letter,
+                        store::difference(&snapshot, &r.doc),
+                        store::difference(&now, &r.doc)
+                    )
+                })
+                .collect();
+            panic!("{failure}\n{}", differences.join("\n"));
+        }
         for typist in &self.typists {
             let replica = typist.replica();
             let txn = replica.doc.transact();

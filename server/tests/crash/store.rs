@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sqlx::{ConnectOptions, Connection, Row};
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, Snapshot, Transact, Update};
+use yrs::{ClientID, Doc, ReadTxn, Snapshot, StateVector, Transact, Update};
 
 /// The shared document of `conference` as the server loads it when it starts: the
 /// snapshot, then every update logged after it, in order.
@@ -69,4 +69,62 @@ pub fn missing(stored: &Snapshot, update: &[u8]) -> Option<String> {
     }
     let deleted = update.delete_set().diff(&stored.delete_set);
     (!deleted.is_empty()).then(|| format!("deleted {deleted}, which the store has not deleted"))
+}
+
+/// How `doc` differs from the stored document: the clients whose changes one side
+/// holds further than the other, and any updates `doc` holds but could not integrate
+/// (they wait for changes it lacks).
+pub fn difference(stored: &Snapshot, doc: &Doc) -> String {
+    let txn = doc.transact();
+    let ours = txn.state_vector();
+    let mut clients: Vec<ClientID> = ours
+        .iter()
+        .chain(stored.state_map.iter())
+        .map(|(client, _)| *client)
+        .collect();
+    clients.sort_unstable();
+    clients.dedup();
+    let mut parts = Vec::new();
+    for client in clients {
+        let (here, there) = (ours.get(&client), stored.state_map.get(&client));
+        if here < there {
+            parts.push(format!("lacks {client} clocks {here}..{there}"));
+        } else if here > there {
+            parts.push(format!(
+                "holds {client} clocks {there}..{here} the store lacks"
+            ));
+        }
+    }
+    if let Some(pending) = txn.store().pending_update() {
+        let holds: Vec<String> = sorted(&pending.update.state_vector_lower())
+            .zip(sorted(&pending.update.state_vector()))
+            .map(|((client, from), (_, to))| format!("{client} {from}..{to}"))
+            .collect();
+        let missing: Vec<String> = sorted(&pending.missing)
+            .map(|(client, clock)| format!("{client} up to {clock}"))
+            .collect();
+        parts.push(format!(
+            "pending update holding [{}], waiting for [{}]",
+            holds.join(", "),
+            missing.join(", ")
+        ));
+    }
+    if let Some(deletions) = txn.store().pending_ds() {
+        parts.push(format!("pending deletions {deletions}"));
+    }
+    let deleted = stored.delete_set.diff(&txn.snapshot().delete_set);
+    if !deleted.is_empty() {
+        parts.push(format!("has not deleted {deleted}"));
+    }
+    if parts.is_empty() {
+        "the same as the store".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn sorted(state: &StateVector) -> impl Iterator<Item = (ClientID, u32)> {
+    let mut entries: Vec<(ClientID, u32)> = state.iter().map(|(c, k)| (*c, *k)).collect();
+    entries.sort_unstable();
+    entries.into_iter()
 }

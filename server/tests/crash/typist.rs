@@ -157,7 +157,13 @@ impl Typist {
         lock(&self.replica)
     }
 
+    /// Changes the mode. Once this returns, no change is typed until typing resumes:
+    /// the worker looks at the mode again, under the replica's lock, before each
+    /// change. (A tick already due when the pause came would otherwise type one more
+    /// change after the test had seen every change confirmed, and the test would read
+    /// the store before that change reached it.)
     pub fn set_mode(&self, mode: Mode) {
+        let _replica = self.replica();
         self.mode.send_replace(mode);
     }
 
@@ -378,16 +384,22 @@ impl Worker {
         }
     }
 
-    /// Makes one change of our own: adds it to what is kept until confirmed, and
-    /// returns the messages that send it if we are in step with the server.
+    /// Makes one change of our own, unless typing has stopped: adds it to what is kept
+    /// until confirmed, and returns the messages that send it if we are in step with
+    /// the server.
     fn type_something(&mut self) -> Vec<Message> {
+        let shared = self.replica.clone();
+        let mut replica = lock(&shared);
+        // The mode may have changed since the tick was chosen; it cannot change again
+        // while we hold the lock (see `Typist::set_mode`).
+        if !self.typing() {
+            return Vec::new();
+        }
         let word = format!("{}{}", self.person.letter, self.words);
         self.words += 1;
         let own = format!("{}-own", self.person.letter);
         let author: ParticipantId = self.person.participant.parse().expect("a participant id");
         let choice = self.rng.random_range(0..100);
-        let shared = self.replica.clone();
-        let mut replica = lock(&shared);
         let (item, erased, update) = {
             let mut txn = replica.doc.transact_mut();
             let board = Board::in_txn(&mut txn);
