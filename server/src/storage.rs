@@ -615,12 +615,25 @@ impl Storage {
         sender: Option<ParticipantId>,
         data: &[u8],
     ) -> Result<()> {
-        self.write(Write::Update {
+        self.append_updates(conference, kind, &[(seq, sender, data)])
+            .await
+    }
+
+    /// Appends updates to the log, numbered `seq` each, all or none. Returns once
+    /// they are committed to disk.
+    pub async fn append_updates(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+        updates: &[(i64, Option<ParticipantId>, &[u8])],
+    ) -> Result<()> {
+        self.write(Write::Updates {
             conference: conference.to_string(),
             kind,
-            seq,
-            sender: sender.map(|s| s.to_string()),
-            data: data.to_vec(),
+            rows: updates
+                .iter()
+                .map(|(seq, sender, data)| (*seq, sender.map(|s| s.to_string()), data.to_vec()))
+                .collect(),
             at: now_ms(),
         })
         .await
@@ -665,12 +678,12 @@ enum Job {
 }
 
 enum Write {
-    Update {
+    /// Rows of one document's update log: (seq, sender, data). Written together, so
+    /// a row that cannot be written fails them all.
+    Updates {
         conference: String,
         kind: DocumentKind,
-        seq: i64,
-        sender: Option<String>,
-        data: Vec<u8>,
+        rows: Vec<(i64, Option<String>, Vec<u8>)>,
         at: i64,
     },
     Snapshot {
@@ -684,26 +697,28 @@ enum Write {
 impl Write {
     async fn execute(&self, connection: &mut SqliteConnection) -> sqlx::Result<()> {
         match self {
-            Write::Update {
+            Write::Updates {
                 conference,
                 kind,
-                seq,
-                sender,
-                data,
+                rows,
                 at,
-            } => sqlx::query(
-                "INSERT INTO document_updates (conference_id, document, seq, participant_id, data, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(conference.as_str())
-            .bind(kind.as_str())
-            .bind(*seq)
-            .bind(sender.as_deref())
-            .bind(data.as_slice())
-            .bind(*at)
-            .execute(connection)
-            .await
-            .map(|_| ()),
+            } => {
+                for (seq, sender, data) in rows {
+                    sqlx::query(
+                        "INSERT INTO document_updates (conference_id, document, seq, participant_id, data, created_at)
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(conference.as_str())
+                    .bind(kind.as_str())
+                    .bind(*seq)
+                    .bind(sender.as_deref())
+                    .bind(data.as_slice())
+                    .bind(*at)
+                    .execute(&mut *connection)
+                    .await?;
+                }
+                Ok(())
+            }
             Write::Snapshot {
                 conference,
                 kind,

@@ -22,7 +22,7 @@ use roundtable_shared::guard::ChangeRecorder;
 use roundtable_shared::permissions::check_update;
 use roundtable_shared::protocol;
 use roundtable_shared::{ConferenceId, ParticipantId, Phase, Role};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -150,6 +150,31 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
 pub struct Room {
     key: RoomKey,
     state: Mutex<RoomState>,
+    /// Updates from clients waiting for the room (at most one per connection: a
+    /// connection reads its next message only once its update is answered).
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+}
+
+struct Waiting {
+    connection: u64,
+    update: Vec<u8>,
+    answer: oneshot::Sender<Outcome>,
+}
+
+/// An update checked and applied in memory, to be stored and relayed.
+struct Accepted {
+    connection: u64,
+    sender: ParticipantId,
+    update: Vec<u8>,
+    answer: oneshot::Sender<Outcome>,
+}
+
+/// What checking an update came to.
+enum Step {
+    /// Applied in memory; the sender's.
+    Accepted(ParticipantId),
+    /// Answered: refused, malformed, or nothing new.
+    Done(Outcome),
 }
 
 /// What happened to an update a client sent.
@@ -181,6 +206,7 @@ impl Room {
                 connections: HashMap::new(),
                 presence: HashMap::new(),
             }),
+            waiting: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -274,6 +300,10 @@ impl Room {
         }
     }
 
+    /// Handles an update from a client. An update that arrives while the room is busy
+    /// (storing the one before, say) waits its turn; whoever takes the room next
+    /// handles every update waiting by then and stores them in one write, so a busy
+    /// room waits for one commit per turn, not one per update.
     async fn client_update(
         &self,
         storage: &Storage,
@@ -281,16 +311,78 @@ impl Room {
         connection: u64,
         update: Vec<u8>,
     ) -> Outcome {
-        let mut state = self.state.lock().await;
+        let (answer, outcome) = oneshot::channel();
+        self.waiting().push(Waiting {
+            connection,
+            update,
+            answer,
+        });
+        {
+            let mut state = self.state.lock().await;
+            let waiting = std::mem::take(&mut *self.waiting());
+            let mut accepted = Vec::new();
+            for Waiting {
+                connection,
+                update,
+                answer,
+            } in waiting
+            {
+                let step = self
+                    .check_and_apply(
+                        &mut state,
+                        storage,
+                        limits,
+                        connection,
+                        &update,
+                        &mut accepted,
+                    )
+                    .await;
+                match step {
+                    Step::Accepted(sender) => accepted.push(Accepted {
+                        connection,
+                        sender,
+                        update,
+                        answer,
+                    }),
+                    Step::Done(outcome) => {
+                        let _ = answer.send(outcome);
+                    }
+                }
+            }
+            self.store_and_relay(&mut state, storage, limits, accepted)
+                .await;
+        }
+        // Every update waiting when this one's turn came has been answered, this one
+        // included.
+        outcome.await.unwrap_or(Outcome::NotStored)
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Checks one update and applies it to the document in memory. An accepted update
+    /// is not stored yet: `accepted` holds those before it, which are stored (and
+    /// relayed) first if this one has to be dropped by reloading the document.
+    async fn check_and_apply(
+        &self,
+        state: &mut RoomState,
+        storage: &Storage,
+        limits: &Limits,
+        connection: u64,
+        update: &[u8],
+        accepted: &mut Vec<Accepted>,
+    ) -> Step {
         let Some(member) = state.connections.get(&connection).map(|c| c.member.clone()) else {
-            return Outcome::Applied;
+            return Step::Done(Outcome::Applied);
         };
-        if state.document.stored_bytes + update.len() > limits.max_document_bytes {
-            return self.refuse(
-                &state,
+        let unstored: usize = accepted.iter().map(|a| a.update.len()).sum();
+        if state.document.stored_bytes + unstored + update.len() > limits.max_document_bytes {
+            return Step::Done(self.refuse(
+                state,
                 connection,
                 "this conference's document is full".into(),
-            );
+            ));
         }
         // Apply first, then look at what really changed: yrs decides where content
         // lands, so its own account is the one to check. Nothing is stored or relayed
@@ -304,9 +396,9 @@ impl Room {
         };
         // Hostile input must not take the server down: a panic inside yrs counts as an
         // update that could not be applied.
-        let decoded = std::panic::catch_unwind(|| Update::decode_v1(&update));
+        let decoded = std::panic::catch_unwind(|| Update::decode_v1(update));
         let Ok(Ok(decoded)) = decoded else {
-            return Outcome::Malformed("the update is not a valid Yjs update");
+            return Step::Done(Outcome::Malformed("the update is not a valid Yjs update"));
         };
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             state.document.doc.transact_mut().apply_update(decoded)
@@ -314,11 +406,13 @@ impl Room {
         let changes = state.document.recorder.take();
         if !matches!(applied, Ok(Ok(()))) {
             // Part of it may have been applied before the failure: drop it.
-            self.restore(&mut state, storage).await;
-            return Outcome::Malformed("the update is not a valid Yjs update");
+            self.store_and_relay(state, storage, limits, std::mem::take(accepted))
+                .await;
+            self.restore(state, storage).await;
+            return Step::Done(Outcome::Malformed("the update is not a valid Yjs update"));
         }
         if changes.is_empty() && state.document.doc.transact().state_vector() == before {
-            return Outcome::Applied;
+            return Step::Done(Outcome::Applied);
         }
         let verdict = {
             let board = Board::new(&state.document.doc);
@@ -349,30 +443,14 @@ impl Room {
             });
         if let Err(refusal) = verdict {
             tracing::info!(conference = %self.key.0, participant = %member.participant, %refusal, "update refused");
-            self.restore(&mut state, storage).await;
-            return self.refuse(&state, connection, refusal);
+            self.store_and_relay(state, storage, limits, std::mem::take(accepted))
+                .await;
+            self.restore(state, storage).await;
+            return Step::Done(self.refuse(state, connection, refusal));
         }
-        let seq = state.document.next_seq;
-        if let Err(e) = storage
-            .append_update(
-                self.key.0,
-                self.key.1,
-                seq,
-                Some(member.participant),
-                &update,
-            )
-            .await
-        {
-            tracing::error!(conference = %self.key.0, error = %e, "could not store an update");
-            self.restore(&mut state, storage).await;
-            self.refuse(
-                &state,
-                connection,
-                roundtable_shared::protocol::NOT_SAVED.into(),
-            );
-            return Outcome::NotStored;
-        }
-        // Remember who wrote each item that was created, replaced or deleted.
+        // Remember who wrote each item that was created, replaced or deleted (the
+        // next update may touch it). If storing fails, the document is reloaded, and
+        // this with it.
         let board = Board::new(&state.document.doc);
         let touched: Vec<String> = changes
             .changes
@@ -389,15 +467,52 @@ impl Room {
                 None => state.document.authors.remove(&item),
             };
         }
-        state.document.next_seq += 1;
-        state.document.since_snapshot += 1;
-        state.document.stored_bytes += update.len();
-        let relay = encode(&Message::Sync(SyncMessage::Update(update)));
-        broadcast(&mut state, Some(connection), relay);
-        if state.document.since_snapshot >= limits.compact_every {
-            compact(&mut state, storage, self.key).await;
+        Step::Accepted(member.participant)
+    }
+
+    /// Stores the accepted updates in one write, then relays each (in order) and
+    /// answers its sender. If they cannot be stored, the document is reloaded without
+    /// them and every sender is told.
+    async fn store_and_relay(
+        &self,
+        state: &mut RoomState,
+        storage: &Storage,
+        limits: &Limits,
+        accepted: Vec<Accepted>,
+    ) {
+        if accepted.is_empty() {
+            return;
         }
-        Outcome::Applied
+        let first = state.document.next_seq;
+        let rows: Vec<(i64, Option<ParticipantId>, &[u8])> = accepted
+            .iter()
+            .zip(first..)
+            .map(|(a, seq)| (seq, Some(a.sender), a.update.as_slice()))
+            .collect();
+        if let Err(e) = storage.append_updates(self.key.0, self.key.1, &rows).await {
+            tracing::error!(conference = %self.key.0, error = %e, updates = accepted.len(), "could not store updates");
+            self.restore(state, storage).await;
+            for a in accepted {
+                self.refuse(
+                    state,
+                    a.connection,
+                    roundtable_shared::protocol::NOT_SAVED.into(),
+                );
+                let _ = a.answer.send(Outcome::NotStored);
+            }
+            return;
+        }
+        for a in accepted {
+            state.document.next_seq += 1;
+            state.document.since_snapshot += 1;
+            state.document.stored_bytes += a.update.len();
+            let relay = encode(&Message::Sync(SyncMessage::Update(a.update)));
+            broadcast(state, Some(a.connection), relay);
+            let _ = a.answer.send(Outcome::Applied);
+        }
+        if state.document.since_snapshot >= limits.compact_every {
+            compact(state, storage, self.key).await;
+        }
     }
 
     /// Drops a change that was applied in memory but must not stay: reloads the
