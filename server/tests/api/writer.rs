@@ -24,6 +24,16 @@ pub(crate) async fn database(app: &TestApp) -> sqlx::SqliteConnection {
         .expect("the database opens")
 }
 
+/// Asks whether everything `client` sent is stored, waits for the answer, and checks
+/// that nothing it sent was refused.
+async fn confirm_saved(client: &mut SyncClient, n: u32) {
+    client
+        .send(Message::Custom(protocol::SAVED, protocol::encode_saved(n)))
+        .await;
+    client.wait_until(|c| c.saved.contains(&n)).await;
+    assert!(client.refusals.is_empty(), "{:?}", client.refusals);
+}
+
 async fn type_into(client: &mut SyncClient, item: &str, text: &str) {
     for (index, ch) in text.chars().enumerate() {
         let chunk = ch.to_string();
@@ -65,14 +75,7 @@ async fn many_conferences_typing_at_once_keep_every_keystroke_in_order_through_a
         let text = &text;
         async move {
             type_into(nurse, "notes", text).await;
-            nurse
-                .send(Message::Custom(
-                    protocol::SAVED,
-                    protocol::encode_saved(n as u32),
-                ))
-                .await;
-            nurse.wait_until(|c| c.saved.contains(&(n as u32))).await;
-            assert!(nurse.refusals.is_empty(), "{:?}", nurse.refusals);
+            confirm_saved(nurse, n as u32).await;
         }
     });
     futures_util::future::join_all(typing).await;
@@ -195,14 +198,7 @@ async fn updates_reaching_a_busy_room_together_are_stored_together_and_a_refused
         .enumerate()
         .map(|(n, (item, client))| async move {
             type_into(client, item, text).await;
-            client
-                .send(Message::Custom(
-                    protocol::SAVED,
-                    protocol::encode_saved(n as u32),
-                ))
-                .await;
-            client.wait_until(|c| c.saved.contains(&(n as u32))).await;
-            assert!(client.refusals.is_empty(), "{:?}", client.refusals);
+            confirm_saved(client, n as u32).await;
         });
     let refused = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -285,14 +281,7 @@ async fn a_refused_update_among_those_waiting_for_a_busy_room_drops_only_itself(
     };
     parent.wait_until(done).await;
     for (n, client) in [&mut ann, &mut ben, &mut cat].into_iter().enumerate() {
-        client
-            .send(Message::Custom(
-                protocol::SAVED,
-                protocol::encode_saved(n as u32),
-            ))
-            .await;
-        client.wait_until(|c| c.saved.contains(&(n as u32))).await;
-        assert!(client.refusals.is_empty(), "{:?}", client.refusals);
+        confirm_saved(client, n as u32).await;
     }
     // The room's document and the stored one both hold the three keystrokes and not
     // the forged item.
