@@ -76,6 +76,17 @@ impl Mailbox {
     }
 }
 
+impl Mail {
+    /// Takes the first message, giving back storage a burst grew once drained.
+    fn take(&mut self) -> Option<Outgoing> {
+        let message = self.queue.pop_front();
+        if self.queue.is_empty() && self.queue.capacity() > KEPT {
+            self.queue = VecDeque::new();
+        }
+        message
+    }
+}
+
 impl Sender {
     /// Queues `message`. False if the mailbox is closed, or full: a connection that
     /// cannot keep up is closed rather than silently missing a message.
@@ -114,26 +125,24 @@ impl Drop for Sender {
 impl Receiver {
     /// The next message queued, if there is one.
     pub fn try_take(&self) -> Option<Outgoing> {
-        let mut mail = self.0.mail();
-        let message = mail.queue.pop_front();
-        if mail.queue.is_empty() && mail.queue.capacity() > KEPT {
-            mail.queue = VecDeque::new();
-        }
-        message
+        self.0.mail().take()
     }
 
     /// Waits for the next message, or for the room to let go once every message has
     /// been taken. Cancel-safe: nothing is taken unless it is returned.
     pub async fn next(&self) -> Delivery {
         loop {
-            if let Some(message) = self.try_take() {
-                return Delivery::Message(message);
-            }
-            if let Some(reason) = self.closed() {
-                return Delivery::Closed(reason);
+            {
+                let mut mail = self.0.mail();
+                if let Some(message) = mail.take() {
+                    return Delivery::Message(message);
+                }
+                if let Some(reason) = &mail.closed {
+                    return Delivery::Closed(reason.clone());
+                }
             }
             // A notification given while nobody waits is kept for the next wait, so
-            // one that comes between the checks above and this is not lost.
+            // one that comes between the check above and this is not lost.
             self.0.ready.notified().await;
         }
     }

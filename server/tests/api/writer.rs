@@ -166,7 +166,7 @@ const TYPISTS: [(&str, &str); 6] = [
 ];
 
 #[tokio::test]
-async fn updates_reaching_a_busy_room_together_are_stored_together_and_a_refused_one_drops_only_itself()
+async fn professionals_typing_at_once_with_refused_updates_between_keep_every_keystroke_and_nothing_refused()
  {
     let mut app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
