@@ -150,15 +150,50 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
 pub struct Room {
     key: RoomKey,
     state: Mutex<RoomState>,
-    /// Updates from clients waiting for the room (at most one per connection: a
-    /// connection reads its next message only once its update is answered).
-    waiting: std::sync::Mutex<Vec<Waiting>>,
+    /// Updates from clients waiting for the room, and whether a task is taking turns
+    /// on the room for them.
+    queue: std::sync::Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// At most one per connection: a connection reads its next message only once
+    /// its update is answered.
+    waiting: Vec<Waiting>,
+    /// A task is handling what waits, and will until nothing does.
+    combining: bool,
 }
 
 struct Waiting {
     connection: u64,
     update: Vec<u8>,
     answer: oneshot::Sender<Outcome>,
+}
+
+/// One turn on a room for the updates waiting. A turn cut short (a panic, or the
+/// runtime shutting down) may leave changes in memory that are not stored, and would
+/// leave the queue waiting for a task that is gone: the room is closed, to be loaded
+/// afresh, and the updates still waiting are dropped unanswered, so their connections
+/// close and the clients send them again.
+struct Turn<'a> {
+    room: &'a Room,
+    state: tokio::sync::MutexGuard<'a, RoomState>,
+    finished: bool,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.state.poison(CloseReason::new(
+            1011,
+            "the server could not handle a change; reconnecting",
+        ));
+        let mut queue = self.room.queue();
+        queue.combining = false;
+        queue.waiting.clear();
+    }
 }
 
 /// An update checked and applied in memory, to be stored and relayed.
@@ -206,7 +241,7 @@ impl Room {
                 connections: HashMap::new(),
                 presence: HashMap::new(),
             }),
-            waiting: std::sync::Mutex::new(Vec::new()),
+            queue: std::sync::Mutex::default(),
         })
     }
 
@@ -241,7 +276,7 @@ impl Room {
 
     /// Handles one binary frame from a connection.
     pub async fn receive(
-        &self,
+        self: &Arc<Self>,
         storage: &Storage,
         limits: &Limits,
         connection: u64,
@@ -300,26 +335,59 @@ impl Room {
         }
     }
 
-    /// Handles an update from a client. An update that arrives while the room is busy
-    /// (storing the one before, say) waits its turn; whoever takes the room next
-    /// handles every update waiting by then and stores them in one write, so a busy
-    /// room waits for one commit per turn, not one per update.
+    /// Handles an update from a client. Updates wait in the room's queue; one task
+    /// at a time, started by whoever finds no task at it, takes turns on the room until
+    /// the queue is empty. Each turn handles every update waiting by then and stores
+    /// them in one write, so a busy room waits for one commit per turn, not one per
+    /// update, and the senders wait for their answers without queueing for the room.
     async fn client_update(
-        &self,
+        self: &Arc<Self>,
         storage: &Storage,
         limits: &Limits,
         connection: u64,
         update: Vec<u8>,
     ) -> Outcome {
         let (answer, outcome) = oneshot::channel();
-        self.waiting().push(Waiting {
-            connection,
-            update,
-            answer,
-        });
-        {
-            let mut state = self.state.lock().await;
-            let waiting = std::mem::take(&mut *self.waiting());
+        let first = {
+            let mut queue = self.queue();
+            queue.waiting.push(Waiting {
+                connection,
+                update,
+                answer,
+            });
+            !std::mem::replace(&mut queue.combining, true)
+        };
+        if first {
+            // A task of its own: no connection's loop is held up handling the others'
+            // updates, and no connection that closes can cut a turn short.
+            tokio::spawn(Arc::clone(self).combine(storage.clone(), limits.clone()));
+        }
+        // Dropped unanswered only if the runtime is shutting down.
+        outcome.await.unwrap_or(Outcome::NotStored)
+    }
+
+    /// Takes turns on the room for the updates waiting until none is left. The room
+    /// is let go between turns, so joins, presence and the server's own changes take
+    /// theirs in between.
+    async fn combine(self: Arc<Self>, storage: Storage, limits: Limits) {
+        loop {
+            let mut turn = Turn {
+                room: &self,
+                state: self.state.lock().await,
+                finished: false,
+            };
+            let state = &mut *turn.state;
+            let waiting = {
+                let mut queue = self.queue();
+                if queue.waiting.is_empty() {
+                    // Under the queue's lock: an update pushed after this sees no task
+                    // at it and starts one.
+                    queue.combining = false;
+                    turn.finished = true;
+                    return;
+                }
+                std::mem::take(&mut queue.waiting)
+            };
             let mut accepted = Vec::new();
             for Waiting {
                 connection,
@@ -328,14 +396,7 @@ impl Room {
             } in waiting
             {
                 let step = self
-                    .check_and_apply(
-                        &mut state,
-                        storage,
-                        limits,
-                        connection,
-                        &update,
-                        &mut accepted,
-                    )
+                    .check_and_apply(state, &storage, &limits, connection, &update, &mut accepted)
                     .await;
                 match step {
                     Step::Accepted(sender) => accepted.push(Accepted {
@@ -349,16 +410,14 @@ impl Room {
                     }
                 }
             }
-            self.store_and_relay(&mut state, storage, limits, accepted)
+            self.store_and_relay(state, &storage, &limits, accepted)
                 .await;
+            turn.finished = true;
         }
-        // Every update waiting when this one's turn came has been answered, this one
-        // included.
-        outcome.await.unwrap_or(Outcome::NotStored)
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks one update and applies it to the document in memory. An accepted update
