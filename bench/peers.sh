@@ -15,6 +15,7 @@
 #   RATES     edits/s per client, each a separate run   [0.25 0.5 1 2 4]
 #   DURATION  seconds of editing per run                [8]
 #   REPEATS   runs per server and rate                  [3]
+#   NEW_ITEM_EVERY  a client starts a new board item every N edits  [40]
 #   RESULTS   where the JSON reports go  [bench/results/<date-time>]
 # Every run starts a fresh server on a free 127.0.0.1 port and stops it afterwards.
 set -euo pipefail
@@ -60,6 +61,7 @@ run() {
     local targets=${TARGETS:-roundtable y-websocket hocuspocus y-sweet}
     local rooms=${ROOMS:-20} clients=${CLIENTS:-20} rates=${RATES:-0.25 0.5 1 2 4}
     local duration=${DURATION:-8} repeats=${REPEATS:-3}
+    local new_item_every=${NEW_ITEM_EVERY:-40}
     local results=${RESULTS:-$root/bench/results/$(date +%Y%m%d-%H%M%S)}
     mkdir -p "$results"
     # Global, not local: the exit trap runs after this function has returned.
@@ -85,6 +87,7 @@ run() {
                 start_server "$target" "$run_data/$target"
                 "$load_bin" "${LOAD_ARGS[@]}" --rooms "$rooms" --clients "$clients" \
                     --rate "$rate" --duration "$duration" --server-pid "$SERVER_PID" \
+                    --new-item-every "$new_item_every" \
                     --label "$target rate=$rate run=$n" \
                     --json "$results/$target-r$rooms-c$clients-rate$rate-run$n.json" ||
                     say "$target: the run failed (its report, if any, is kept)"
