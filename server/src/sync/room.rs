@@ -907,28 +907,37 @@ impl Rooms {
     /// Adds a connection to the room, loading it if needed.
     pub async fn join(&self, key: RoomKey, member: Member) -> Result<Joined, StorageError> {
         let mut slot = self.slot(key).await;
-        let room = match self.get_or_load(&mut slot, key).await {
-            Ok(room) => room,
-            Err(e) => {
-                self.release(key, slot);
-                return Err(e);
-            }
-        };
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mailbox::mailbox(self.limits.outgoing_queue);
-        {
+        let room = loop {
+            let room = match self.get_or_load(&mut slot, key).await {
+                Ok(room) => room,
+                Err(e) => {
+                    self.release(key, slot);
+                    return Err(e);
+                }
+            };
             // The greeting and joining happen under one lock, so no update can fall
             // between the state the connection is sent and the first update it relays.
             let mut state = room.state.lock().await;
-            let handle = Connection {
-                member,
-                mailbox: sender,
-            };
-            for message in Room::greeting(&state) {
-                handle.mailbox.post(message);
+            // A room may have been closed since it was found (it may hold changes that
+            // were never stored): nobody is greeted from it, it is loaded afresh. One
+            // just loaded cannot be, as nothing else uses it before the slot is let go.
+            if !state.poisoned {
+                let handle = Connection {
+                    member,
+                    mailbox: sender,
+                };
+                for message in Room::greeting(&state) {
+                    handle.mailbox.post(message);
+                }
+                state.connections.insert(connection, handle);
+                drop(state);
+                break room;
             }
-            state.connections.insert(connection, handle);
-        }
+            drop(state);
+            *slot = None;
+        };
         self.release(key, slot);
         Ok(Joined {
             room,
