@@ -48,7 +48,8 @@ class BearerWebSocket extends WebSocket {
   }
 }
 
-const doc = new Y.Doc();
+// Garbage collection off: the server refuses updates with collected content.
+const doc = new Y.Doc({ gc: false });
 const wsUrl = new URL('/api/conferences', serverUrl).href.replace(/^http/, 'ws');
 const provider = new WebsocketProvider(wsUrl, `${conferenceId}/sync`, doc, {
   WebSocketPolyfill: BearerWebSocket,

@@ -27,7 +27,8 @@ export async function connect(server, conferenceId, { bearer, cookie, timeoutMs 
       super(url, protocols, { headers });
     }
   }
-  const doc = new Y.Doc();
+  // Garbage collection off: the server refuses updates with collected content.
+  const doc = new Y.Doc({ gc: false });
   const provider = new WebsocketProvider(
     `${server.wsBaseUrl}/api/conferences`,
     `${conferenceId}/sync`,

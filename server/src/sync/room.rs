@@ -37,6 +37,9 @@ pub type RoomKey = (ConferenceId, DocumentKind);
 
 /// Why an update to a closed conference's document is refused.
 pub const CLOSED_REFUSAL: &str = "the conference is closed, so the record cannot be changed";
+/// Why an update with garbage-collected ranges is refused (see
+/// `roundtable_shared::doc::carries_collected_ranges`).
+pub const COLLECTED_REFUSAL: &str = "changes with garbage-collected content are not accepted: make the Yjs document with gc turned off";
 
 /// A message queued for a connection; encoded once, shared by every recipient. One
 /// pointer, not a `Bytes` (four words), so a queue's storage is a quarter the size.
@@ -459,6 +462,9 @@ impl Room {
         let Ok(Ok(decoded)) = decoded else {
             return Step::Done(Outcome::Malformed("the update is not a valid Yjs update"));
         };
+        if roundtable_shared::doc::carries_collected_ranges(&decoded) {
+            return Step::Done(self.refuse(state, connection, COLLECTED_REFUSAL.into()));
+        }
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             state.document.doc.transact_mut().apply_update(decoded)
         }));

@@ -268,6 +268,69 @@ async fn an_update_the_sender_may_not_make_is_refused_and_seen_by_nobody() {
 }
 
 #[tokio::test]
+async fn a_change_carrying_garbage_collected_content_is_refused_whole_and_stored_nowhere() {
+    let mut app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(&chair, &[("Pat Nurse", "professional")])
+        .await;
+    let (nurse_id, nurse_token) = &people[0];
+    let mut nurse = app.connect(&conf, nurse_token).await;
+
+    // A stock Yjs client with garbage collection on, offline: it adds two items and
+    // deletes one, whose content it then collects, and sends all of it at once.
+    let offline = yrs::Doc::with_options(yrs::Options {
+        client_id: yrs::ClientID::new(777),
+        skip_gc: false,
+        ..yrs::Options::default()
+    });
+    let board = Board::new(&offline);
+    for (id, text) in [
+        ("kept", "School says attendance is 80%"),
+        ("dropped", "Typo"),
+    ] {
+        board.add_item(
+            &mut yrs::Transact::transact_mut(&offline),
+            NewItem {
+                id,
+                heading: "worries",
+                text,
+                author: pid(nurse_id),
+                said_by: None,
+                children: &[],
+            },
+        );
+    }
+    board.delete_item(&mut yrs::Transact::transact_mut(&offline), "dropped");
+    let update = yrs::ReadTxn::encode_state_as_update_v1(
+        &yrs::Transact::transact(&offline),
+        &yrs::StateVector::default(),
+    );
+    nurse
+        .send(Message::Sync(yrs::sync::SyncMessage::Update(update)))
+        .await;
+    nurse.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(
+        nurse.refusals,
+        [
+            "changes with garbage-collected content are not accepted: make the Yjs document with gc turned off"
+        ]
+    );
+
+    // The connection stays open, and the same professional's ordinary change is
+    // taken; nothing of the refused one is stored, even after a restart.
+    add_item(&mut nurse, "allowed", nurse_id, "GP has seen Alex twice").await;
+    let mut other = app.connect(&conf, nurse_token).await;
+    other.wait_until(has_item("allowed")).await;
+    app.restart().await;
+    let fresh = app.connect(&conf, nurse_token).await;
+    let ids: Vec<String> = fresh.board().into_iter().map(|i| i.id).collect();
+    assert_eq!(ids, ["allowed"]);
+    let state = yrs::ReadTxn::state_vector(&yrs::Transact::transact(&fresh.doc));
+    assert_eq!(state.get(&yrs::ClientID::new(777)), 0);
+}
+
+#[tokio::test]
 async fn a_family_members_change_that_nobody_would_see_is_refused_and_not_stored() {
     // Found by the `sync_message` fuzz target: text typed into an item someone had
     // deleted changes nothing anyone sees, so a parent's update was stored, relayed
