@@ -365,7 +365,8 @@ impl Room {
             // updates, and no connection that closes can cut a turn short.
             tokio::spawn(Arc::clone(self).combine(storage.clone(), limits.clone()));
         }
-        // Dropped unanswered only if the runtime is shutting down.
+        // Dropped unanswered only if the turn was cut short (a panic, or the runtime
+        // shutting down): the connection then closes, and the client sends it again.
         outcome.await.unwrap_or(Outcome::NotStored)
     }
 
