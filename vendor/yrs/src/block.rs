@@ -213,6 +213,40 @@ impl<'a> BlockRef<'a> {
     }
 }
 
+/// The parent of an [Item], as returned by [Item::parent_ref].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemParent<'a> {
+    /// A root type, by its name.
+    Root(&'a str),
+    /// A nested type, by the ID of the item holding it.
+    Nested(ID),
+    /// Not known from the item alone.
+    Unknown,
+}
+
+/// One block of an [Update] ([Update::blocks]) or of a document ([ReadTxn::block]).
+///
+/// [ReadTxn::block]: crate::ReadTxn::block
+#[derive(Debug, Clone, Copy)]
+pub enum BlockView<'a> {
+    /// Inserted content.
+    Item(&'a Item),
+    /// A range whose content was garbage collected.
+    GC(BlockRange),
+    /// A range not known: in an update, one it does not carry.
+    Skip(BlockRange),
+}
+
+impl<'a> BlockView<'a> {
+    pub(crate) fn of(block: &'a Block) -> Self {
+        match block {
+            Block::Item(item) => BlockView::Item(item),
+            Block::GC(range) => BlockView::GC(*range),
+            Block::Skip(range) => BlockView::Skip(*range),
+        }
+    }
+}
+
 pub(crate) enum Block {
     Item(Box<Item>),
     GC(BlockRange),
@@ -1552,6 +1586,42 @@ impl Item {
     /// Returns an ID of the last element that can be considered a part of this item.
     pub fn last_id(&self) -> ID {
         ID::new(self.id.client, self.id.clock + self.len() - 1)
+    }
+
+    /// The item this one was inserted after, when it was inserted (its left origin).
+    pub fn origin(&self) -> Option<&ID> {
+        self.origin.as_ref()
+    }
+
+    /// The item this one was inserted before, when it was inserted (its right origin).
+    pub fn right_origin(&self) -> Option<&ID> {
+        self.right_origin.as_ref()
+    }
+
+    /// The key under which this item sits in a map, if its parent is one.
+    pub fn parent_sub(&self) -> Option<&Arc<str>> {
+        self.parent_sub.as_ref()
+    }
+
+    /// What this item holds.
+    pub fn content(&self) -> &ItemContent {
+        &self.content
+    }
+
+    /// The type this item belongs to, as far as the item knows it: an item decoded from an
+    /// update and not integrated yet may name its parent, or leave it to be found from its
+    /// origins ([ItemParent::Unknown]).
+    pub fn parent_ref(&self) -> ItemParent<'_> {
+        match &self.parent {
+            TypePtr::Named(name) => ItemParent::Root(name),
+            TypePtr::ID(id) => ItemParent::Nested(*id),
+            TypePtr::Branch(branch) => match (&branch.item, &branch.name) {
+                (Some(item), _) => ItemParent::Nested(*item.id()),
+                (None, Some(name)) => ItemParent::Root(name),
+                (None, None) => ItemParent::Unknown,
+            },
+            TypePtr::Unknown => ItemParent::Unknown,
+        }
     }
 
     pub fn info(&self) -> u8 {

@@ -32,6 +32,12 @@ use std::sync::Arc;
 pub trait ReadTxn: Sized {
     fn store(&self) -> &Store;
 
+    /// The block holding the element `id`, if the document has one.
+    fn block(&self, id: &ID) -> Option<crate::block::BlockView<'_>> {
+        let block = self.store().blocks.get_block(id)?;
+        Some(crate::block::BlockView::of(block.as_ref()))
+    }
+
     /// Returns state vector describing current state of the updates.
     fn state_vector(&self) -> StateVector {
         self.store().blocks.get_state_vector()

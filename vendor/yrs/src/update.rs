@@ -266,6 +266,14 @@ impl Update {
         insertions
     }
 
+    /// The blocks this update carries: for each client, in the order of their clocks.
+    pub fn blocks(&self) -> impl Iterator<Item = crate::block::BlockView<'_>> + '_ {
+        self.blocks
+            .clients
+            .values()
+            .flat_map(|blocks| blocks.iter().map(crate::block::BlockView::of))
+    }
+
     /// Returns a delete set associated with current update.
     pub fn delete_set(&self) -> &IdSet {
         &self.delete_set
