@@ -4,10 +4,10 @@
 //! transaction, the places it changed: the root, the entry of the root's map, and the
 //! field of that entry's map ([`Place`]). These come from yrs' own events, after yrs
 //! has integrated the update, so they say where content really landed, whatever the
-//! update claimed. The server applies a client's update, asks [`crate::permissions`]
-//! whether the sender may make those changes, and if not, throws the in-memory
-//! document away and reloads it from storage: a refused update is never stored and
-//! never relayed.
+//! update claimed. [`crate::gate`] decides on a client's update before applying it;
+//! once it has applied an accepted one, it checks the recorder's account by the same
+//! rules ([`crate::permissions`]), so the decision never rests on its reading of the
+//! update alone.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -7,8 +7,9 @@
 //! - the layout of the collaborative document ([`doc`]) with typed helpers to read and
 //!   write it;
 //! - who may write which part of the document ([`permissions`]);
-//! - a sans-IO reader of incoming Yjs updates that tells which parts of the document an
-//!   update touches, so the server can refuse it before applying it ([`guard`]);
+//! - the gate, which decides without IO whether a participant may make an update, before
+//!   any of it reaches the document ([`gate`]), and the recorder of what an applied
+//!   update changed, by which the gate checks again ([`guard`]);
 //! - the layout of the drafted plan: danger statements and safety goals, actions,
 //!   contingency and bottom lines ([`plan`]);
 //! - Roundtable's optional additions to the sync protocol ([`protocol`]);
@@ -20,6 +21,7 @@
 
 pub mod dates;
 pub mod doc;
+pub mod gate;
 pub mod guard;
 pub mod headings;
 pub mod model;

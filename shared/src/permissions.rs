@@ -35,6 +35,15 @@ pub enum Refusal {
     NotAnItem,
     #[error("the change depends on changes the server does not have; reload to continue")]
     Incomplete,
+    #[error("the conference is closed, so the record cannot be changed")]
+    Closed,
+    #[error(
+        "changes with garbage-collected content are not accepted: make the Yjs document with gc turned off"
+    )]
+    CollectedRanges,
+    /// The plan would hold something it must not (an action's date that is not a date).
+    #[error("{0}")]
+    Plan(String),
 }
 
 /// Whether `role` may add items to the board.
@@ -59,6 +68,16 @@ pub fn may_change_item(role: Role, me: &str, author: Option<&str>) -> bool {
 pub struct EntryNow {
     pub is_map: bool,
     pub author: Option<String>,
+}
+
+impl EntryNow {
+    /// An entry that is not an item.
+    pub fn not_an_item() -> EntryNow {
+        EntryNow {
+            is_map: false,
+            author: None,
+        }
+    }
 }
 
 /// Checks everything a transaction changed against what `role` may write. Asked of

@@ -274,14 +274,21 @@ pub fn read_plan<T: ReadTxn>(txn: &T) -> Plan {
 /// date is empty or a real date. Returns the sentence to show otherwise.
 pub fn check<T: ReadTxn>(txn: &T) -> Result<(), String> {
     for (_, entry) in entries(txn, ACTIONS) {
-        let by = string_of(txn, &entry, action::BY);
-        if !by.trim().is_empty() && parse_date(&by).is_none() {
-            return Err(format!(
-                "an action's date must be a real date like 2027-01-15, not {by:?}"
-            ));
-        }
+        check_date(Some(&string_of(txn, &entry, action::BY)))?;
     }
     Ok(())
+}
+
+/// Checks one value written to an action's `by`: empty, or a real date. `None` stands
+/// for a value that is not a plain string.
+pub fn check_date(by: Option<&str>) -> Result<(), String> {
+    match by {
+        Some(by) if by.trim().is_empty() || parse_date(by).is_some() => Ok(()),
+        Some(by) => Err(format!(
+            "an action's date must be a real date like 2027-01-15, not {by:?}"
+        )),
+        None => Err("an action's date must be a real date like 2027-01-15".into()),
+    }
 }
 
 /// Types `chunk` at `index` of a text; used by tests and tools.

@@ -1,21 +1,22 @@
 //! What each role may write, checked on real Yjs updates made with yrs.
 
-use roundtable_shared::doc::{self, Board, NewItem};
-use std::collections::HashMap;
+mod common;
 
-use roundtable_shared::guard::ChangeRecorder;
-use roundtable_shared::permissions::{Refusal, check_update};
+use roundtable_shared::doc::{self, Board, NewItem};
+
+use roundtable_shared::gate::{Gate, Sender, Verdict};
+use roundtable_shared::permissions::Refusal;
 use roundtable_shared::{ParticipantId, Role};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, Map, ReadTxn, StateVector, Transact, Update, WriteTxn};
 
-/// A server-side document that applies updates, checks them after the fact, and on a
-/// refusal rebuilds itself from the accepted updates, as the server does.
+/// A server-side document behind the gate, as the server has it, beside a reference
+/// that applies each update to a copy of the document and checks what yrs reports it
+/// changed. Every update is judged by both, and they must agree: the gate decides
+/// before applying, so this is what shows its reading of an update is right.
 struct Fixture {
-    server: Doc,
-    recorder: ChangeRecorder,
+    gate: Gate,
     accepted: Vec<Vec<u8>>,
-    authors: HashMap<String, String>,
 }
 
 impl Fixture {
@@ -27,35 +28,22 @@ impl Fixture {
                 .insert(&mut txn, doc::meta::TITLE, "Conference");
             txn.encode_update_v1()
         };
-        let mut fixture = Fixture {
-            server: Doc::new(),
-            recorder: ChangeRecorder::attach(&Doc::new()),
+        Fixture {
+            gate: Gate::load([title.as_slice()]).unwrap(),
             accepted: vec![title],
-            authors: HashMap::new(),
-        };
-        fixture.rebuild();
-        fixture
+        }
     }
 
-    fn rebuild(&mut self) {
-        self.server = Doc::new();
-        self.recorder = ChangeRecorder::attach(&self.server);
-        for update in &self.accepted {
-            self.server
-                .transact_mut()
-                .apply_update(Update::decode_v1(update).unwrap())
-                .unwrap();
-        }
-        self.recorder.take();
-        let board = Board::new(&self.server);
-        self.authors = board.authors(&self.server.transact()).into_iter().collect();
+    /// The server's document, for reading.
+    fn server(&self) -> &Doc {
+        self.gate.doc()
     }
 
     /// A client replica in sync with the server.
     fn client(&self, client_id: u64) -> Doc {
         let doc = Doc::with_client_id(client_id);
         let state = self
-            .server
+            .server()
             .transact()
             .encode_state_as_update_v1(&StateVector::default());
         doc.transact_mut()
@@ -86,27 +74,27 @@ impl Fixture {
         sender: ParticipantId,
         update: Vec<u8>,
     ) -> Result<(), Refusal> {
-        self.server
-            .transact_mut()
-            .apply_update(Update::decode_v1(&update).unwrap())
-            .unwrap();
-        let changes = self.recorder.take();
-        let board = Board::new(&self.server);
-        let verdict = {
-            let txn = self.server.transact();
-            check_update(
+        let (reference, _) = common::reference(&self.accepted, role, sender, &update);
+        let reference = reference
+            .map(|_| ())
+            .map_err(|refusal| refusal.expect("complete"));
+        let verdict = self.gate.admit(
+            Sender {
+                participant: sender,
                 role,
-                sender,
-                &changes,
-                |item| self.authors.get(item).cloned(),
-                |item| board.entry_now(&txn, item),
-            )
+            },
+            &update,
+        );
+        let judged = match &verdict {
+            Verdict::Accepted | Verdict::Known => Ok(()),
+            Verdict::Refused(refusal) => Err(refusal.clone()),
+            other => panic!("the gate said {other:?} where the reference said {reference:?}"),
         };
-        if verdict.is_ok() {
+        assert_eq!(judged, reference, "the gate and the reference disagree");
+        if verdict == Verdict::Accepted {
             self.accepted.push(update);
         }
-        self.rebuild();
-        verdict
+        judged
     }
 }
 
@@ -352,7 +340,12 @@ fn a_crafted_update_cannot_reach_the_server_parts() {
     e.write_string("Renamed");
     e.write_var(0u32); // empty delete set
     let update = e.to_vec();
-    let verdict = f.send_update(Role::Professional, person(), update);
-    let title = doc::read_title(&f.server.transact());
+    let sender = Sender {
+        participant: person(),
+        role: Role::Professional,
+    };
+    let verdict = f.gate.admit(sender, &update);
+    let title = doc::read_title(&f.server().transact());
     assert_eq!(title.as_deref(), Some("Conference"), "verdict: {verdict:?}");
+    assert!(matches!(verdict, Verdict::Refused(_)), "{verdict:?}");
 }

@@ -1,0 +1,235 @@
+//! The gate: may this participant make this update to this conference's document?
+//!
+//! [`Gate`] holds a document and what is judged beside it (who wrote each board item),
+//! and decides on each update a client sends, without IO: the caller stores what is
+//! admitted and relays it. The decision is made before the update reaches the
+//! document ([`predict`] reads where it would land), so a refused update leaves the
+//! document as it was and costs no more than reading it.
+//!
+//! Once an admitted update is applied, the gate checks again what yrs itself reports
+//! it changed ([`crate::guard::ChangeRecorder`]). The two agree; if they ever did not,
+//! the verdict is [`Verdict::Spoiled`] and the document must be rebuilt from what is
+//! stored, so the rules never rest on the prediction alone.
+
+pub mod predict;
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, Transact, TransactionMut, Update};
+
+use crate::doc::{self, Board};
+use crate::guard::{ChangeRecorder, TransactionChanges};
+use crate::model::{ParticipantId, Phase, Role};
+use crate::permissions::{Refusal, check_update};
+use predict::{Prediction, predict};
+
+/// Who sends an update, as the server knows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    pub participant: ParticipantId,
+    pub role: Role,
+}
+
+/// What the gate decided about an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Applied to the document: store it, then relay it.
+    Accepted,
+    /// Nothing in it is new to the document; nothing was applied.
+    Known,
+    /// It builds on changes the document does not have; nothing was applied.
+    Incomplete,
+    /// Not allowed; nothing was applied. The reason is for the sender.
+    Refused(Refusal),
+    /// Not a valid Yjs update; nothing was applied.
+    Malformed(&'static str),
+    /// Applied, but it must not stay: yrs failed partway (no reason), or what it
+    /// reported changing is refused. The document must be rebuilt from what is stored.
+    Spoiled(Option<Refusal>),
+}
+
+/// Why stored updates could not be made into a document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("a stored update cannot be decoded")]
+    Undecodable,
+    #[error("a stored update cannot be applied")]
+    Inapplicable,
+}
+
+/// A conference's document with what the gate judges updates by.
+pub struct Gate {
+    doc: Doc,
+    recorder: ChangeRecorder,
+    /// The author of each board item, as of the last admitted change.
+    authors: HashMap<String, String>,
+}
+
+const NOT_AN_UPDATE: &str = "the update is not a valid Yjs update";
+
+impl Gate {
+    /// A gate over a document made of stored updates, applied in order.
+    pub fn load<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<Gate, LoadError> {
+        let doc = doc::new_document();
+        let recorder = ChangeRecorder::attach(&doc);
+        {
+            let mut txn = doc.transact_mut();
+            for part in parts {
+                let update = Update::decode_v1(part).map_err(|_| LoadError::Undecodable)?;
+                txn.apply_update(update)
+                    .map_err(|_| LoadError::Inapplicable)?;
+            }
+        }
+        recorder.take();
+        let authors = Board::new(&doc)
+            .authors(&doc.transact())
+            .into_iter()
+            .collect();
+        Ok(Gate {
+            doc,
+            recorder,
+            authors,
+        })
+    }
+
+    /// The document, for reading. Changing it other than through the gate would let
+    /// changes in unchecked.
+    pub fn doc(&self) -> &Doc {
+        &self.doc
+    }
+
+    /// Decides on an update from `sender`, and applies it if it is allowed.
+    pub fn admit(&mut self, sender: Sender, update: &[u8]) -> Verdict {
+        // Hostile input must not take the server down: a panic inside yrs counts as an
+        // update that cannot be read.
+        let Ok(Ok(decoded)) = catch_unwind(|| Update::decode_v1(update)) else {
+            return Verdict::Malformed(NOT_AN_UPDATE);
+        };
+        if doc::carries_collected_ranges(&decoded) {
+            return Verdict::Refused(Refusal::CollectedRanges);
+        }
+        let (before, closed) = {
+            let txn = self.doc.transact();
+            let prediction = catch_unwind(AssertUnwindSafe(|| predict(&txn, &decoded)));
+            let predicted = match prediction {
+                Ok(Prediction::Known) => return Verdict::Known,
+                Ok(Prediction::Incomplete) => return Verdict::Incomplete,
+                Ok(Prediction::Invalid) | Err(_) => return Verdict::Malformed(NOT_AN_UPDATE),
+                Ok(Prediction::Changes(predicted)) => predicted,
+            };
+            let board = Board::get(&txn);
+            let verdict = check_update(
+                sender.role,
+                sender.participant,
+                &predicted.changes,
+                |item| self.authors.get(item).cloned(),
+                |item| match predicted.new_entries.get(item) {
+                    Some(entry) => Some(entry.clone()),
+                    None => board.as_ref().and_then(|b| b.entry_now(&txn, item)),
+                },
+            );
+            if let Err(refusal) = verdict {
+                return Verdict::Refused(refusal);
+            }
+            let closed = doc::read_phase(&txn) == Some(Phase::Closed);
+            if closed {
+                return Verdict::Refused(Refusal::Closed);
+            }
+            for date in &predicted.action_dates {
+                if let Err(refusal) = crate::plan::check_date(date.as_deref()) {
+                    return Verdict::Refused(Refusal::Plan(refusal));
+                }
+            }
+            (txn.state_vector(), closed)
+        };
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            self.doc.transact_mut().apply_update(decoded)
+        }));
+        let observed = self.recorder.take();
+        if !matches!(applied, Ok(Ok(()))) {
+            return Verdict::Spoiled(None);
+        }
+        if observed.is_empty() && self.doc.transact().state_vector() == before {
+            return Verdict::Known;
+        }
+        if let Err(refusal) = self.judge_applied(sender, &observed, closed) {
+            return Verdict::Spoiled(Some(refusal));
+        }
+        self.remember_authors(&observed);
+        Verdict::Accepted
+    }
+
+    /// Checks what yrs reported an applied update changed, by the same rules.
+    fn judge_applied(
+        &self,
+        sender: Sender,
+        observed: &TransactionChanges,
+        closed: bool,
+    ) -> Result<(), Refusal> {
+        let board = Board::new(&self.doc);
+        let txn = self.doc.transact();
+        check_update(
+            sender.role,
+            sender.participant,
+            observed,
+            |item| self.authors.get(item).cloned(),
+            |item| board.entry_now(&txn, item),
+        )?;
+        if closed {
+            return Err(Refusal::Closed);
+        }
+        let plan_touched = observed
+            .changes
+            .iter()
+            .any(|c| c.place.root.as_ref() == doc::PLAN);
+        if plan_touched {
+            crate::plan::check(&txn).map_err(Refusal::Plan)?;
+        }
+        Ok(())
+    }
+
+    /// Remembers who wrote each item that was created, replaced or deleted: the next
+    /// update may touch it.
+    fn remember_authors(&mut self, observed: &TransactionChanges) {
+        let board = Board::new(&self.doc);
+        let txn = self.doc.transact();
+        let touched = observed
+            .changes
+            .iter()
+            .filter(|c| c.place.root.as_ref() == doc::BOARD && c.place.field.is_none());
+        for change in touched {
+            let Some(item) = change.place.entry.as_deref() else {
+                continue;
+            };
+            match board.author(&txn, item) {
+                Some(author) => self.authors.insert(item.to_owned(), author),
+                None => self.authors.remove(item),
+            };
+        }
+    }
+
+    /// Makes a change of the server's own (the outcome of a command it has checked).
+    /// Returns the update to store and relay, or `None` if nothing changed.
+    pub fn change(&mut self, change: impl FnOnce(&mut TransactionMut)) -> Option<Vec<u8>> {
+        let update = {
+            let mut txn = self.doc.transact_mut();
+            change(&mut txn);
+            txn.encode_update_v1()
+        };
+        let observed = self.recorder.take();
+        if observed.is_empty() {
+            return None;
+        }
+        self.remember_authors(&observed);
+        Some(update)
+    }
+
+    /// The whole document as one update, for a snapshot or a newcomer.
+    pub fn encode(&self) -> Vec<u8> {
+        self.doc
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default())
+    }
+}
