@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
-use roundtable_server::sync::room::{CloseReason, Joined, Member, Outgoing};
+use roundtable_server::sync::mailbox::{CloseReason, Outgoing};
+use roundtable_server::sync::room::Peer;
+use roundtable_server::sync::rooms::Joined;
 use roundtable_shared::ParticipantId;
 use roundtable_shared::doc::DocumentKind;
 
@@ -26,14 +28,14 @@ impl Connections {
     pub async fn get(&mut self, server: &Server, conference: &Conference, seat: Seat) -> &Joined {
         if let Entry::Vacant(vacant) = self.open.entry(seat) {
             let person = &conference.people[seat.0];
-            let member = Member {
+            let peer = Peer {
                 participant: ParticipantId(person.id),
                 name: person.name.clone(),
                 role: person.role,
             };
             let joined = match server
                 .rooms()
-                .join((conference.key(), seat.1), member)
+                .join((conference.key(), seat.1), peer)
                 .await
             {
                 Ok(joined) => joined,

@@ -19,7 +19,7 @@ use roundtable_server::config::Config;
 use roundtable_server::state::{AppState, Notices};
 use roundtable_server::storage::{ChairRow, Storage};
 use roundtable_server::sync::Limits;
-use roundtable_server::sync::room::Rooms;
+use roundtable_server::sync::rooms::Rooms;
 use roundtable_shared::{ChairId, ConferenceId, Role};
 use serde_json::{Value, json};
 use tower::ServiceExt;

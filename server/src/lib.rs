@@ -23,7 +23,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub use config::Config;
 use state::AppState;
 use storage::Storage;
-use sync::room::Rooms;
+use sync::rooms::Rooms;
 
 /// Largest JSON body the API accepts.
 const MAX_BODY_BYTES: usize = 64 * 1024;

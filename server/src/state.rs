@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::storage::Storage;
-use crate::sync::room::Rooms;
+use crate::sync::rooms::Rooms;
 
 #[derive(Clone)]
 pub struct AppState {

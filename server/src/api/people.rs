@@ -19,7 +19,7 @@ use crate::auth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{ParticipantRow, SessionSubject, now_ms};
-use crate::sync::room::CloseReason;
+use crate::sync::mailbox::CloseReason;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::sync::room::Member;
+use crate::sync::room::Peer;
 use crate::sync::upgrade::WebSocketRequest;
 
 pub fn router() -> Router<AppState> {
@@ -63,7 +63,7 @@ async fn connect(
     if !kind.readable_by(role) {
         return Err(ApiError::Forbidden);
     }
-    let member = Member {
+    let peer = Peer {
         participant: participant.id,
         name: participant.name.clone(),
         role,
@@ -72,7 +72,7 @@ async fn connect(
     let limits = rooms.limits().clone();
     let participant_id = participant.id;
     Ok(ws.on_upgrade(&limits, move |socket| async move {
-            match rooms.join((id, kind), member).await {
+            match rooms.join((id, kind), peer).await {
                 Ok(joined) => {
                     // The chair may have removed this participant since the check above;
                     // a removal after this point closes the connection through the room.

@@ -11,7 +11,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use super::room::{CloseReason, Outgoing};
+/// A message queued for a connection; encoded once, shared by every recipient. One
+/// pointer, not a `Bytes` (four words), so a queue's storage is a quarter the size.
+pub type Outgoing = Arc<axum::body::Bytes>;
+
+/// Why the server closes a connection; sent in the WebSocket close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        CloseReason {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// Queue storage kept once drained, in messages; more is given back.
 const KEPT: usize = 16;

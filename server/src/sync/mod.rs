@@ -1,15 +1,21 @@
 //! Live sync: one room per conference document, speaking the Yjs sync and awareness
 //! protocols over WebSocket.
 //!
-//! - [`room`]: the in-memory document of a conference, the rules for applying an
-//!   update (checked, stored, then relayed), presence, and the registry that loads and
-//!   unloads rooms.
-//! - [`socket`]: one WebSocket connection: reading frames, the bounded outgoing queue,
-//!   ping/pong, closing with a reason.
+//! - [`upgrade`]: the WebSocket opening handshake.
+//! - [`socket`]: one connection's loop: reading frames, writing what its mailbox holds,
+//!   pings, the message rate, closing with a reason.
+//! - [`gathered`]: the write buffer a connection borrows while it flushes.
+//! - [`mailbox`]: what a room has for one connection, and why it closes.
+//! - [`room`]: a conference document in memory with its connections; the path of a
+//!   client's update (the gate, storing, relaying, confirming) and of the server's own.
+//! - [`presence`]: who is here, with the identity the server knows.
+//! - [`rooms`]: the registry that loads rooms on first use and unloads them.
 
 pub mod gathered;
 pub mod mailbox;
+pub mod presence;
 pub mod room;
+pub mod rooms;
 pub mod socket;
 pub mod upgrade;
 

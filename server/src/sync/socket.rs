@@ -12,8 +12,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::Limits;
-use super::mailbox::{Delivery, Receiver};
-use super::room::{CloseReason, Joined, Outcome, Rooms};
+use super::mailbox::{CloseReason, Delivery, Receiver};
+use super::room::Outcome;
+use super::rooms::{Joined, Rooms};
 use super::upgrade::Socket;
 
 /// Why a connection ends after a change could not be stored.

@@ -6,6 +6,7 @@ mod helpers;
 mod http;
 mod limits;
 mod offline;
+mod order;
 mod record;
 mod scales;
 mod sync;

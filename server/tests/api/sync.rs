@@ -13,7 +13,7 @@ use crate::helpers::{SyncClient, TestApp};
 
 const LIAR: yrs::ClientID = yrs::ClientID::new(4242);
 
-fn pid(s: &str) -> ParticipantId {
+pub(crate) fn pid(s: &str) -> ParticipantId {
     s.parse().unwrap()
 }
 
