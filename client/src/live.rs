@@ -190,6 +190,9 @@ struct State {
     /// cannot change the document.
     storage_key: Option<String>,
     doc: Doc,
+    /// After a refusal: a new copy being filled with the server's whole document. The
+    /// board goes on showing `doc` until it has arrived, then shows this instead.
+    fresh: Option<Doc>,
     socket: Option<WebSocket>,
     /// Keeps the socket's event handlers alive while the socket is in use.
     handlers: Vec<Closure<dyn FnMut(JsValue)>>,
@@ -297,6 +300,7 @@ impl Live {
             socket: None,
             handlers: Vec::new(),
             in_step: false,
+            fresh: None,
             failures: 0,
             retry_timer: None,
             stopped: false,
@@ -462,13 +466,31 @@ impl Live {
         match message {
             Message::Sync(SyncMessage::SyncStep1(their_state)) => {
                 // The server asks for what it lacks: our unsaved changes among them.
+                // (After a refusal, nothing of our old copy is to be sent again.)
                 let state = self.state.borrow();
-                let update = state.doc.transact().encode_state_as_update_v1(&their_state);
+                let ours = state.fresh.as_ref().unwrap_or(&state.doc);
+                let update = ours.transact().encode_state_as_update_v1(&their_state);
                 if let Some(socket) = &state.socket {
                     send(socket, &Message::Sync(SyncMessage::SyncStep2(update)));
                 }
             }
             Message::Sync(SyncMessage::SyncStep2(update)) => {
+                let fresh = self.state.borrow_mut().fresh.take();
+                if let Some(fresh) = fresh {
+                    // The whole document, asked for after a refusal: it takes the place
+                    // of our copy, which holds the refused change.
+                    let applied = Update::decode_v1(&update)
+                        .map_err(|_| ())
+                        .and_then(|u| fresh.transact_mut().apply_update(u).map_err(|_| ()));
+                    if applied.is_err() {
+                        web_sys::console::warn_1(
+                            &"Roundtable: the server's document could not be applied".into(),
+                        );
+                    }
+                    self.state.borrow_mut().doc = fresh;
+                    self.changed();
+                    return;
+                }
                 self.apply(&update);
                 // The server's SyncStep2 holds the whole document: we are in step.
                 self.in_step();
@@ -592,18 +614,30 @@ impl Live {
             &format!("Roundtable: the server refused a change: {reason}").into(),
         );
         // A refused change stays in our copy and every later change would build on
-        // it: start again from the server's copy.
-        {
-            let mut state = self.state.borrow_mut();
-            state.unsaved.clear();
-            state.restored = None;
-            state.keep_unsaved();
-            state.doc = new_doc();
-            state.set.refused.set(Some(reason));
-            state.set_saving(Saving::AllSaved);
+        // it: start again from the server's copy. The server's document was not
+        // changed by the refusal, so it is asked for on this connection, and the board
+        // shows what it showed until it is here.
+        let mut state = self.state.borrow_mut();
+        state.unsaved.clear();
+        state.restored = None;
+        state.keep_unsaved();
+        state.set.refused.set(Some(reason));
+        state.set_saving(Saving::AllSaved);
+        match state.socket.clone() {
+            Some(socket) if state.in_step => {
+                if state.fresh.is_none() {
+                    state.fresh = Some(new_doc());
+                    let everything = yrs::StateVector::default();
+                    send(&socket, &Message::Sync(SyncMessage::SyncStep1(everything)));
+                }
+            }
+            _ => {
+                state.doc = new_doc();
+                drop(state);
+                self.changed();
+                self.drop_connection();
+            }
         }
-        self.changed();
-        self.drop_connection();
     }
 
     /// Closes the connection from our side, reading nothing more from it, and
@@ -628,6 +662,11 @@ impl Live {
                 socket.set_onclose(None);
             }
             state.in_step = false;
+            // A copy asked for after a refusal is filled by the next connection's
+            // greeting instead: our copy holds the refused change.
+            if let Some(fresh) = state.fresh.take() {
+                state.doc = fresh;
+            }
             // Who was here is no longer known.
             state.present.clear();
             state.set.people.set(Vec::new());

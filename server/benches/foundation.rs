@@ -5,6 +5,9 @@
 //!    and we time until another client on loopback has it (300 edits; median, p95).
 //! 2. loading a conference whose log holds 10,000 updates, cold, with no snapshot and
 //!    after compaction into a snapshot.
+//! 3. a refused update on that conference, with the 10,000 updates in its log: the time
+//!    from sending it, followed by a "saved?" question, until the question is answered
+//!    (the refusal comes first), against the same question alone (50 each, median).
 
 use std::time::{Duration, Instant};
 
@@ -23,12 +26,17 @@ use yrs::{Doc, Text, Transact, Update};
 
 const EDITS: usize = 300;
 const HISTORY: usize = 10_000;
+const REFUSALS: usize = 50;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(addr: std::net::SocketAddr, conf: &str, token: &str) -> Socket {
-    let mut request = format!("ws://{addr}/api/conferences/{conf}/sync")
+    connect_to(addr, conf, "sync", token).await
+}
+
+async fn connect_to(addr: std::net::SocketAddr, conf: &str, endpoint: &str, token: &str) -> Socket {
+    let mut request = format!("ws://{addr}/api/conferences/{conf}/{endpoint}")
         .into_client_request()
         .unwrap();
     request
@@ -52,6 +60,46 @@ async fn next_update(socket: &mut Socket, doc: &Doc) {
             doc.transact_mut()
                 .apply_update(Update::decode_v1(&u).unwrap())
                 .unwrap();
+            return;
+        }
+    }
+}
+
+/// Sends `update` (if any) and a "saved?" question; the time until it is answered.
+async fn round_trip(socket: &mut Socket, question: u32, update: Option<Vec<u8>>) -> Duration {
+    let started = Instant::now();
+    if let Some(update) = update {
+        let message = Message::Sync(SyncMessage::Update(update)).encode_v1();
+        socket
+            .send(WsMessage::Binary(message.into()))
+            .await
+            .unwrap();
+    }
+    let saved = Message::Custom(
+        roundtable_shared::protocol::SAVED,
+        roundtable_shared::protocol::encode_saved(question),
+    );
+    socket
+        .send(WsMessage::Binary(saved.encode_v1().into()))
+        .await
+        .unwrap();
+    wait_saved(socket, question).await;
+    started.elapsed()
+}
+
+/// Reads until the answer to "saved?" question `number` arrives.
+async fn wait_saved(socket: &mut Socket, number: u32) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an answer within 10 s")
+            .unwrap()
+            .unwrap();
+        if let WsMessage::Binary(bytes) = frame
+            && let Ok(Message::Custom(roundtable_shared::protocol::SAVED, data)) =
+                Message::decode_v1(&bytes)
+            && roundtable_shared::protocol::decode_saved(&data) == Some(number)
+        {
             return;
         }
     }
@@ -246,6 +294,51 @@ async fn main() {
         "  of which reading the rows from SQLite: {:.2} ms",
         percentile(&reads, 0.5).as_secs_f64() * 1e3
     );
+
+    // 3. A refused update on the loaded conference: the minute-taker writes to the
+    // details, which only the server writes.
+    let mut refused = connect_to(addr, &conf, "restricted/sync", &writer_token).await;
+    let refused_doc = Doc::new();
+    next_update(&mut refused, &refused_doc).await; // the greeting's SyncStep2
+    let greeting = {
+        use yrs::ReadTxn;
+        refused_doc
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default())
+    };
+    let mut alone = Vec::new();
+    let mut with_refusal = Vec::new();
+    for i in 0..REFUSALS {
+        alone.push(round_trip(&mut refused, 2 * i as u32, None).await);
+        // Each from a fresh copy of the server's document, so that it builds on
+        // nothing refused before it.
+        let copy = Doc::new();
+        copy.transact_mut()
+            .apply_update(Update::decode_v1(&greeting).unwrap())
+            .unwrap();
+        let forbidden = send_update(&copy, |txn| {
+            use yrs::{Map, WriteTxn};
+            txn.get_or_insert_map(roundtable_shared::doc::META).insert(
+                txn,
+                "title",
+                format!("Renamed {i}"),
+            );
+        });
+        with_refusal.push(round_trip(&mut refused, 2 * i as u32 + 1, Some(forbidden)).await);
+    }
+    alone.sort();
+    with_refusal.sort();
+    println!(
+        "a refused update with the {HISTORY}-update log and no snapshot, until a saved? after it is answered ({REFUSALS} each, median, p95):"
+    );
+    println!(
+        "  refused update then saved?: {:.2} ms, {:.2} ms; saved? alone: {:.2} ms, {:.2} ms",
+        percentile(&with_refusal, 0.5).as_secs_f64() * 1e3,
+        percentile(&with_refusal, 0.95).as_secs_f64() * 1e3,
+        percentile(&alone, 0.5).as_secs_f64() * 1e3,
+        percentile(&alone, 0.95).as_secs_f64() * 1e3,
+    );
+    drop(refused);
 
     // The server compacts every 500 updates, so the most it ever loads is a snapshot
     // plus a tail of under 500 updates: compact at 9,501 and load again.

@@ -349,3 +349,128 @@ fn a_crafted_update_cannot_reach_the_server_parts() {
     assert_eq!(title.as_deref(), Some("Conference"), "verdict: {verdict:?}");
     assert!(matches!(verdict, Verdict::Refused(_)), "{verdict:?}");
 }
+
+/// A professional's own item with words typed into it from client 30: the update tests
+/// below build on those words, `(30, 0..5)`.
+fn with_own_words(f: &mut Fixture, pro: ParticipantId) -> yrs::ID {
+    let c = f.client(29);
+    f.send(&c, Role::Professional, pro, add("mine", pro))
+        .unwrap();
+    let c = f.client(30);
+    f.send(&c, Role::Professional, pro, |txn| {
+        Board::in_txn(txn).insert_text(txn, "mine", 0, "hello");
+    })
+    .unwrap();
+    yrs::ID::new(yrs::ClientID::new(30), 4)
+}
+
+fn professional(participant: ParticipantId) -> Sender {
+    Sender {
+        participant,
+        role: Role::Professional,
+    }
+}
+
+/// The whole document, to show that something changed nothing.
+fn encoded(f: &Fixture) -> Vec<u8> {
+    f.server()
+        .transact()
+        .encode_state_as_update_v1(&StateVector::default())
+}
+
+#[test]
+fn a_client_listed_twice_in_one_update_is_not_an_update() {
+    // yrs appends the second section to the first, so the client's clocks go back:
+    // integrating that overwrites a live block.
+    let mut f = Fixture::new();
+    let pro = person();
+    with_own_words(&mut f, pro);
+    let c = f.client(31);
+    let typed = {
+        let mut txn = c.transact_mut();
+        Board::in_txn(&mut txn).insert_text(&mut txn, "mine", 5, "!");
+        txn.encode_update_v1()
+    };
+    // One client, then an empty delete set: the client's section sits between.
+    assert_eq!((typed[0], typed[typed.len() - 1]), (1, 0));
+    let section = &typed[1..typed.len() - 1];
+    let twice = [&[2u8][..], section, section, &[0]].concat();
+    let before = encoded(&f);
+    let verdict = f.gate.admit(professional(pro), &twice);
+    assert!(matches!(verdict, Verdict::Malformed(_)), "{verdict:?}");
+    assert_eq!(encoded(&f), before);
+}
+
+#[test]
+fn items_that_wait_for_each_other_across_clients_are_incomplete() {
+    use yrs::encoding::write::Write;
+    use yrs::updates::encoder::{Encoder, EncoderV1};
+    use yrs::{ClientID, ID};
+    let mut f = Fixture::new();
+    let pro = person();
+    let own = with_own_words(&mut f, pro);
+    let (a, b) = (ClientID::new(500), ClientID::new(501));
+    let mut e = EncoderV1::new();
+    e.write_var(2u32); // clients
+    e.write_var(2u32); // blocks of a
+    e.write_client(a);
+    e.write_var(0u32);
+    e.write_info(0b1000_0100); // an origin, string content
+    e.write_left_id(&ID::new(b, 0)); // after b's first, which comes after a's second
+    e.write_string("x");
+    e.write_info(0b1000_0100);
+    e.write_left_id(&own);
+    e.write_string("y");
+    e.write_var(1u32); // blocks of b
+    e.write_client(b);
+    e.write_var(0u32);
+    e.write_info(0b1000_0100);
+    e.write_left_id(&ID::new(a, 1));
+    e.write_string("z");
+    e.write_var(0u32); // empty delete set
+    let before = encoded(&f);
+    let verdict = f.gate.admit(professional(pro), &e.to_vec());
+    assert!(matches!(verdict, Verdict::Incomplete(_)), "{verdict:?}");
+    assert_eq!(encoded(&f), before);
+}
+
+#[test]
+fn a_block_that_begins_inside_what_the_server_has_lands_after_it() {
+    // The block claims to follow the professional's own words, but its first element
+    // is one the server already has (the end of the conference's title): yrs cuts it
+    // there, and the rest follows the title, into the details only the server writes.
+    use yrs::encoding::write::Write;
+    use yrs::updates::encoder::{Encoder, EncoderV1};
+    let mut f = Fixture::new();
+    let pro = person();
+    let own = with_own_words(&mut f, pro);
+    let server_client = yrs::ClientID::new(1);
+    let from = f.server().transact().state_vector().get(&server_client);
+    let mut e = EncoderV1::new();
+    e.write_var(1u32);
+    e.write_var(1u32);
+    e.write_client(server_client);
+    e.write_var(from - 1);
+    e.write_info(0b1000_0100);
+    e.write_left_id(&own);
+    e.write_string("ab");
+    e.write_var(0u32);
+    let verdict = f.send_update(Role::Professional, pro, e.to_vec());
+    assert_eq!(verdict, Err(Refusal::ServerOnly("details")));
+}
+
+#[test]
+fn an_author_written_twice_in_the_new_item_is_the_last_one_written() {
+    let mut f = Fixture::new();
+    let (pro, other) = (person(), person());
+    let c = f.client(40);
+    let verdict = f.send(&c, Role::Professional, pro, |txn| {
+        add("twice", pro)(txn);
+        let board = txn.get_or_insert_map(doc::BOARD);
+        let Some(yrs::Out::YMap(item)) = board.get(txn, "twice") else {
+            panic!()
+        };
+        item.insert(txn, doc::item::AUTHOR, other.to_string());
+    });
+    assert_eq!(verdict, Err(Refusal::WrongAuthor));
+}

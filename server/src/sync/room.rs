@@ -72,12 +72,20 @@ impl Connection {
 /// What a connection sent that waits for changes the server does not have yet.
 #[derive(Default)]
 struct Held {
-    updates: Vec<Vec<u8>>,
+    updates: Vec<HeldUpdate>,
     bytes: usize,
     /// The client has been asked (with a sync step 1) for what the server lacks.
     asked: bool,
     /// "Saved?" questions asked after a held update, answered once none is held.
     saved: Vec<Vec<u8>>,
+}
+
+/// An update held back, and what it waits for: more of this client's changes than the
+/// document had when it was held.
+struct HeldUpdate {
+    update: Vec<u8>,
+    client: yrs::block::ClientID,
+    clock: u32,
 }
 
 /// A document as loaded from storage, with what the server keeps beside it.
@@ -211,8 +219,8 @@ struct Accepted {
 enum Step {
     /// Applied in memory; the sender's.
     Accepted(ParticipantId),
-    /// It builds on what the server lacks: to be held.
-    Incomplete,
+    /// It builds on what the server lacks (from this client): to be held.
+    Incomplete(yrs::block::ClientID),
     /// Answered: refused, malformed, or nothing new.
     Done(Outcome),
     /// Applied, but it must not stay: the document is to be reloaded.
@@ -445,8 +453,8 @@ impl Room {
                 self.retry_held(state, storage, limits, connection, accepted)
                     .await;
             }
-            Step::Incomplete => {
-                let _ = answer.send(self.hold(state, limits, connection, update));
+            Step::Incomplete(client) => {
+                let _ = answer.send(self.hold(state, limits, connection, update, client));
             }
             Step::Done(outcome) => {
                 let _ = answer.send(outcome);
@@ -479,6 +487,10 @@ impl Room {
         update: &[u8],
         accepted: &[Accepted],
     ) -> Step {
+        if state.poisoned {
+            // The room could not reload its document: nothing more is taken.
+            return Step::Done(Outcome::NotStored);
+        }
         let Some(peer) = state.connections.get(&connection).map(|c| c.peer.clone()) else {
             return Step::Done(Outcome::Applied);
         };
@@ -493,7 +505,7 @@ impl Room {
         match state.document.gate.admit(sender, update) {
             Verdict::Accepted => Step::Accepted(peer.participant),
             Verdict::Known => Step::Done(Outcome::Applied),
-            Verdict::Incomplete => Step::Incomplete,
+            Verdict::Incomplete(client) => Step::Incomplete(client),
             Verdict::Refused(refusal) => {
                 tracing::debug!(conference = %self.key.0, participant = %peer.participant, %refusal, "update refused");
                 Step::Done(self.refuse(state, connection, refusal.to_string()))
@@ -512,8 +524,10 @@ impl Room {
         limits: &Limits,
         connection: u64,
         update: Vec<u8>,
+        client: yrs::block::ClientID,
     ) -> Outcome {
         let sv = state.document.gate.doc().transact().state_vector();
+        let clock = sv.get(&client);
         let Some(c) = state.connections.get_mut(&connection) else {
             return Outcome::Applied;
         };
@@ -524,7 +538,11 @@ impl Room {
             return self.refuse(state, connection, Refusal::Incomplete.to_string());
         }
         held.bytes += update.len();
-        held.updates.push(update);
+        held.updates.push(HeldUpdate {
+            update,
+            client,
+            clock,
+        });
         if !held.asked {
             held.asked = true;
             c.mailbox
@@ -534,7 +552,8 @@ impl Room {
     }
 
     /// Puts what `connection` held back through the gate again, after one of its
-    /// updates was accepted: it may have been what they waited for.
+    /// updates was accepted: those that wait for a client whose changes the document
+    /// now has more of.
     async fn retry_held(
         &self,
         state: &mut RoomState,
@@ -544,42 +563,45 @@ impl Room {
         accepted: &mut Vec<Accepted>,
     ) {
         loop {
+            let sv = state.document.gate.doc().transact().state_vector();
             let Some(c) = state.connections.get_mut(&connection) else {
                 return;
             };
-            if c.held.updates.is_empty() {
+            let (ready, waiting): (Vec<HeldUpdate>, Vec<HeldUpdate>) =
+                std::mem::take(&mut c.held.updates)
+                    .into_iter()
+                    .partition(|h| sv.get(&h.client) > h.clock);
+            c.held.bytes = waiting.iter().map(|h| h.update.len()).sum();
+            c.held.updates = waiting;
+            if ready.is_empty() {
                 return;
             }
-            let waiting = std::mem::take(&mut c.held.updates);
-            c.held.bytes = 0;
-            let mut progress = false;
-            let mut still = Vec::new();
-            for update in waiting {
-                match self.admit(state, limits, connection, &update, accepted) {
-                    Step::Accepted(sender) => {
-                        progress = true;
-                        accepted.push(Accepted {
-                            connection,
-                            sender,
-                            update,
-                            answer: None,
-                        });
+            for held in ready {
+                match self.admit(state, limits, connection, &held.update, accepted) {
+                    Step::Accepted(sender) => accepted.push(Accepted {
+                        connection,
+                        sender,
+                        update: held.update,
+                        answer: None,
+                    }),
+                    Step::Incomplete(client) => {
+                        let doc = state.document.gate.doc();
+                        let clock = doc.transact().state_vector().get(&client);
+                        if let Some(c) = state.connections.get_mut(&connection) {
+                            c.held.bytes += held.update.len();
+                            c.held.updates.push(HeldUpdate {
+                                update: held.update,
+                                client,
+                                clock,
+                            });
+                        }
                     }
-                    Step::Incomplete => still.push(update),
-                    Step::Done(_) => progress = true,
+                    Step::Done(_) => {}
                     Step::Spoiled(refusal) => {
                         self.spoiled(state, storage, limits, connection, refusal, accepted)
                             .await;
-                        progress = true;
                     }
                 }
-            }
-            if let Some(c) = state.connections.get_mut(&connection) {
-                c.held.bytes = still.iter().map(Vec::len).sum();
-                c.held.updates = still;
-            }
-            if !progress {
-                return;
             }
         }
     }

@@ -1,31 +1,40 @@
 //! What an update would change, read from the update and the document before any of it
 //! is applied.
 //!
-//! yrs decides where an item lands when it integrates it: an item names its parent only
-//! when it has no neighbours, and otherwise takes the parent of the item it was inserted
-//! after (or before). This module follows the same rules without integrating anything:
-//! it finds each new item's parent, in the document or earlier in the update, walks up to
-//! the root, and reports the places changed the way [`crate::guard::ChangeRecorder`]
-//! reports them after the fact (root, entry of the root map, field of that entry).
+//! yrs decides where an item lands when it integrates it. It first cuts off the part of
+//! each block the document already has: the rest then follows the last known element.
+//! An item names its parent only when it has no neighbours; otherwise it takes the
+//! parent of the item it was inserted after (or, failing that, before), and the map key
+//! of either. This module follows the same rules without integrating anything: it finds
+//! each new item's parent, in the document or earlier in the update, walks up to the
+//! root, and reports the places changed the way [`crate::guard::ChangeRecorder`] reports
+//! them after the fact (root, entry of the root map, field of that entry).
 //!
 //! Where the two could differ, the prediction errs on the side of reporting more: every
 //! place an item lands is reported, whether or not the item ends up visible, except where
 //! it lands inside a type that is deleted (before the update or by it), which nobody
-//! sees. The gate still checks what the recorder saw once an admitted update is applied,
-//! so a prediction that missed something is caught there.
+//! sees, or inside a type the update creates (creating it is the change). The gate still
+//! checks what the recorder saw once an admitted update is applied, so a prediction that
+//! missed something is caught there.
 //!
 //! It also tells whether the update is complete: every item it builds on (its origins,
-//! its parent), every range it deletes, and every clock before its own, must be in the
-//! document or in the update. yrs integrates an item that arrives ahead of earlier items
-//! of the same client, leaving a hole the later ones cannot fill in the same way on
-//! every replica; such an update is reported as incomplete instead.
+//! its parent, and the previous block of its own client), every range it deletes, and
+//! every clock before its own, must be in the document or in the update. yrs integrates
+//! an item that arrives ahead of earlier items of the same client, leaving a hole the
+//! later ones cannot fill in the same way on every replica; such an update is reported
+//! as incomplete instead. An update whose blocks for one client are not in clock order,
+//! one after the other (a client listed twice, say), is not one yrs can integrate
+//! safely, and is invalid.
+//!
+//! Work is linear in the size of the update, plus a lookup in the document for each
+//! item it refers to and each block it deletes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use yrs::block::{BlockView, ClientID, ID, Item, ItemContent, ItemParent};
 use yrs::types::TypeRef;
-use yrs::{Any, ReadTxn, StateVector, Update};
+use yrs::{Any, Map, ReadTxn, StateVector, Update};
 
 use crate::doc::{self, ROOTS};
 use crate::guard::{Change, ChangeKind, Place, TransactionChanges};
@@ -36,9 +45,9 @@ use crate::permissions::EntryNow;
 pub enum Prediction {
     /// Nothing in it is new: every item is known and everything it deletes is deleted.
     Known,
-    /// It builds on items or deletes ranges the document does not have.
-    Incomplete,
-    /// It cannot be integrated (an item's parent is not a type).
+    /// It builds on something the document does not have, from this client.
+    Incomplete(ClientID),
+    /// It cannot be integrated safely (blocks out of order, a parent that is not a type).
     Invalid,
     /// It would change the document.
     Changes(Predicted),
@@ -67,7 +76,7 @@ enum TypeKey {
 /// inside something deleted, and whether the update creates it.
 ///
 /// yrs reports no change inside a type that is deleted, nor inside one the same
-/// transaction creates (creating it is the change).
+/// transaction creates.
 #[derive(Debug, Clone)]
 struct TypePlace {
     root: Arc<str>,
@@ -88,7 +97,7 @@ enum Parent {
 
 /// An item found by its ID.
 enum Found<'a> {
-    /// One of the update's new items (from `new_from` on; the clocks before are known).
+    /// One of the update's new items.
     New(&'a Item),
     /// An item of the document.
     Stored(&'a Item),
@@ -98,17 +107,43 @@ enum Found<'a> {
     Missing,
 }
 
-/// An update's new items for one client, in clock order, with the first new clock.
-struct Run<'a> {
-    /// (first clock, end clock, item) of each item.
-    items: Vec<(u32, u32, &'a Item)>,
+/// Why reading an update stops short of its changes.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Incomplete(ClientID),
+    Invalid,
+}
+
+impl From<Stop> for Prediction {
+    fn from(stop: Stop) -> Prediction {
+        match stop {
+            Stop::Incomplete(client) => Prediction::Incomplete(client),
+            Stop::Invalid => Prediction::Invalid,
+        }
+    }
+}
+
+/// Why an item's parent cannot be resolved yet.
+enum Needs<'a> {
+    /// Another new item must be resolved first.
+    Item(&'a Item),
+    /// It cannot be resolved.
+    Nothing(Stop),
+}
+
+/// A neighbour of a new item, as yrs finds it: its parent and its key.
+struct Neighbour {
+    parent: Option<TypeKey>,
+    sub: Option<Arc<str>>,
 }
 
 struct Reader<'a, T: ReadTxn> {
     txn: &'a T,
-    update: &'a Update,
     known: StateVector,
-    runs: HashMap<ClientID, Run<'a>>,
+    /// The update's new items of each client: (first new clock, end clock, item).
+    runs: HashMap<ClientID, Vec<(u32, u32, &'a Item)>>,
+    /// What the update deletes, per client, sorted and merged.
+    deletes: HashMap<ClientID, Vec<(u32, u32)>>,
     parents: HashMap<ID, Parent>,
     types: HashMap<TypeKey, Option<TypePlace>>,
 }
@@ -116,47 +151,80 @@ struct Reader<'a, T: ReadTxn> {
 /// Reads `update` against the document `txn` reads.
 pub fn predict<T: ReadTxn>(txn: &T, update: &Update) -> Prediction {
     let known = txn.state_vector();
-    let mut runs: HashMap<ClientID, Run<'_>> = HashMap::new();
-    // Every clock from what the document knows up to the last the update carries must be
-    // carried by the update: a hole means it was sent ahead of what it follows.
+    let mut runs: HashMap<ClientID, Vec<(u32, u32, &Item)>> = HashMap::new();
+    // Every client's blocks must follow one another in clock order, and every clock from
+    // what the document knows up to the last the update carries must be carried.
     let mut next_clock: HashMap<ClientID, u32> = HashMap::new();
     for block in update.blocks() {
         let (client, start, end, item) = match block {
-            BlockView::Item(item) => (
-                item.id().client,
-                item.id().clock,
-                item.id().clock + item.len(),
-                Some(item),
-            ),
-            BlockView::GC(range) => (range.client, range.clock, range.clock + range.len, None),
-            BlockView::Skip(range) => {
-                if range.clock + range.len > known.get(&range.client) {
-                    return Prediction::Incomplete;
-                }
-                continue;
+            BlockView::Item(item) => {
+                let id = item.id();
+                (
+                    id.client,
+                    id.clock,
+                    id.clock.saturating_add(item.len()),
+                    Some(item),
+                )
             }
+            BlockView::GC(range) | BlockView::Skip(range) => (
+                range.client,
+                range.clock,
+                range.clock.saturating_add(range.len),
+                None,
+            ),
         };
+        if let Some(previous) = next_clock.insert(client, end)
+            && start != previous
+        {
+            return Prediction::Invalid;
+        }
         let from = known.get(&client);
         if end <= from {
             continue;
         }
-        let expected = next_clock.entry(client).or_insert(from);
-        if start > *expected {
-            return Prediction::Incomplete;
+        match (block, item) {
+            (_, Some(item)) => runs
+                .entry(client)
+                .or_default()
+                .push((start.max(from), end, item)),
+            (BlockView::Skip(_), _) => return Prediction::Incomplete(client),
+            _ => {}
         }
-        *expected = (*expected).max(end);
-        if let Some(item) = item {
-            runs.entry(client)
-                .or_insert_with(|| Run { items: Vec::new() })
-                .items
-                .push((start.max(from), end, item));
+    }
+    for (client, run) in &runs {
+        if run
+            .first()
+            .is_some_and(|(start, _, _)| *start > known.get(client))
+        {
+            return Prediction::Incomplete(*client);
         }
+    }
+    let mut deletes: HashMap<ClientID, Vec<(u32, u32)>> = HashMap::new();
+    for (client, ranges) in update.delete_set().iter() {
+        let merged = deletes.entry(*client).or_default();
+        merged.extend(
+            ranges
+                .iter()
+                .filter(|r| r.start < r.end)
+                .map(|r| (r.start, r.end)),
+        );
+    }
+    for merged in deletes.values_mut() {
+        merged.sort_unstable();
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(merged.len());
+        for &(start, end) in merged.iter() {
+            match out.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => out.push((start, end)),
+            }
+        }
+        *merged = out;
     }
     let mut reader = Reader {
         txn,
-        update,
         known,
         runs,
+        deletes,
         parents: HashMap::new(),
         types: HashMap::new(),
     };
@@ -166,11 +234,11 @@ pub fn predict<T: ReadTxn>(txn: &T, update: &Update) -> Prediction {
 impl<'a, T: ReadTxn> Reader<'a, T> {
     fn read(&mut self) -> Prediction {
         let mut predicted = Predicted::default();
-        let mut changes_anything = false;
+        let mut unknown_roots = BTreeSet::new();
         let new_items: Vec<&'a Item> = self
             .runs
             .values()
-            .flat_map(|run| run.items.iter().map(|(_, _, item)| *item))
+            .flat_map(|run| run.iter().map(|(_, _, item)| *item))
             .collect();
         // Every new item's parent first: where one lands can depend on another.
         for item in &new_items {
@@ -178,91 +246,54 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                 return stop.into();
             }
         }
+        // Which new items were inserted right after another new item: of several new
+        // values under one key, the last one holds it.
+        let mut followed: HashSet<ID> = HashSet::new();
         for item in &new_items {
-            changes_anything = true;
-            let parent = self.parents[item.id()].clone();
+            if let Some(origin) = item.origin() {
+                followed.insert(*origin);
+            }
+        }
+        let mut changes_anything = !new_items.is_empty();
+        for item in &new_items {
             if let ItemParent::Root(name) = item.parent_ref()
                 && !ROOTS.contains(&name)
-                && !predicted.changes.unknown_roots.iter().any(|r| r == name)
             {
-                predicted.changes.unknown_roots.push(name.to_owned());
+                unknown_roots.insert(name.to_owned());
             }
-            let Parent::In(parent, sub) = parent else {
+            let Parent::In(parent, sub) = self.parents[item.id()].clone() else {
                 continue;
             };
             let Some(place) = self.type_place(&parent) else {
-                return Prediction::Incomplete;
+                return Prediction::Incomplete(item.id().client);
             };
             if place.hidden {
                 continue;
             }
+            self.note_date(&mut predicted, &place, sub.as_ref(), item);
             if place.created {
-                // Reported with the type itself; a date is still checked.
-                self.check_date_in_created(&mut predicted, &place, sub.as_ref(), item);
+                // Reported with the type itself.
                 continue;
             }
-            self.record_insert(&mut predicted, &place, sub.as_ref(), item);
-        }
-        for (client, ranges) in self.update.delete_set().iter() {
-            for range in ranges.iter() {
-                match self.record_deletes(&mut predicted, *client, range.start, range.end) {
-                    Ok(changed) => changes_anything |= changed,
-                    Err(stop) => return stop.into(),
-                }
-            }
-        }
-        // Roots the document has already that are not part of its layout: the recorder
-        // reports them with every change.
-        for (name, _) in self.txn.root_refs() {
-            if !ROOTS.contains(&name) && !predicted.changes.unknown_roots.iter().any(|r| r == name)
+            if place.depth == 0
+                && self.deleted_here(item.id())
+                && let Some(key) = &sub
             {
-                predicted.changes.unknown_roots.push(name.to_owned());
+                // A new entry of a root, deleted again by the same update: what the
+                // root held under that key (if anything) is gone, and nothing new is
+                // there.
+                if self.root_holds(&place.root, key) {
+                    record_delete(&mut predicted, &place, Some(key));
+                }
+                continue;
             }
-        }
-        if !changes_anything {
-            return Prediction::Known;
-        }
-        Prediction::Changes(predicted)
-    }
-
-    fn record_insert(
-        &mut self,
-        predicted: &mut Predicted,
-        place: &TypePlace,
-        sub: Option<&Arc<str>>,
-        item: &'a Item,
-    ) {
-        let change = |entry: Option<Arc<str>>, field: Option<Arc<str>>| Change {
-            place: Place {
-                root: place.root.clone(),
-                entry,
-                field,
-            },
-            kind: ChangeKind::Insert,
-        };
-        let [first, second, _] = &place.path;
-        let change = match place.depth {
-            0 => change(sub.cloned(), None),
-            1 => change(first.clone(), sub.cloned()),
-            _ => change(first.clone(), second.clone()),
-        };
-        predicted.changes.changes.insert(change);
-        if place.depth == 0
-            && place.root.as_ref() == doc::BOARD
-            && let Some(entry) = sub
-        {
-            // Of several new values for one entry, the one written last holds it: each
-            // was inserted after the one before.
-            let superseded = self.runs.values().any(|run| {
-                run.items.iter().any(|(_, _, other)| {
-                    other.origin() == Some(&item.last_id())
-                        && self.parents.get(other.id()).is_some_and(
-                            |p| matches!(p, Parent::In(TypeKey::Root(_), Some(s)) if s == entry),
-                        )
-                })
-            });
-            if !superseded {
-                let now = self.entry_made_by(item);
+            record_insert(&mut predicted, &place, sub.as_ref());
+            if place.depth == 0
+                && place.root.as_ref() == doc::BOARD
+                && let Some(entry) = &sub
+                && !followed.contains(&item.last_id())
+            {
+                let now = self.entry_made_by(item, &followed);
                 match predicted.new_entries.get(entry) {
                     Some(before) if *before != now => {
                         // Two last values for one entry: neither is trusted.
@@ -276,11 +307,49 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                 }
             }
         }
-        self.check_date_in_created(predicted, place, sub, item);
+        let deletes: Vec<(ClientID, u32, u32)> = self
+            .deletes
+            .iter()
+            .flat_map(|(client, ranges)| ranges.iter().map(|(s, e)| (*client, *s, *e)))
+            .collect();
+        for (client, start, end) in deletes {
+            match self.record_deletes(&mut predicted, client, start, end) {
+                Ok(changed) => changes_anything |= changed,
+                Err(stop) => return stop.into(),
+            }
+        }
+        // Roots the document has already that are not part of its layout: the recorder
+        // reports them with every change.
+        for (name, _) in self.txn.root_refs() {
+            if !ROOTS.contains(&name) {
+                unknown_roots.insert(name.to_owned());
+            }
+        }
+        predicted.changes.unknown_roots = unknown_roots.into_iter().collect();
+        if !changes_anything {
+            return Prediction::Known;
+        }
+        Prediction::Changes(predicted)
+    }
+
+    /// Whether the root `root` holds a value under `key` now.
+    fn root_holds(&self, root: &str, key: &str) -> bool {
+        let txn: &'a T = self.txn;
+        txn.get_map(root)
+            .is_some_and(|map| map.get(txn, key).is_some())
+    }
+
+    /// Whether the update deletes `id`.
+    fn deleted_here(&self, id: &ID) -> bool {
+        let Some(ranges) = self.deletes.get(&id.client) else {
+            return false;
+        };
+        let at = ranges.partition_point(|(_, end)| *end <= id.clock);
+        ranges.get(at).is_some_and(|(start, _)| *start <= id.clock)
     }
 
     /// Notes the value an item writes to an action's `by` field, if it does.
-    fn check_date_in_created(
+    fn note_date(
         &self,
         predicted: &mut Predicted,
         place: &TypePlace,
@@ -293,13 +362,7 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
             && second.is_some();
         let by = crate::plan::action::BY;
         if in_action && place.depth == 2 && sub.map(|s| s.as_ref()) == Some(by) {
-            predicted.action_dates.push(match item.content() {
-                ItemContent::Any(values) => match values.last() {
-                    Some(Any::String(s)) => Some(s.to_string()),
-                    _ => None,
-                },
-                _ => None,
-            });
+            predicted.action_dates.push(plain_string(item));
         } else if in_action && place.depth >= 3 && third.as_deref() == Some(by) {
             // Something inside a `by` field: a date is a plain string.
             predicted.action_dates.push(None);
@@ -307,29 +370,31 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
     }
 
     /// What a new board entry holds: whether it is a map, and the author written into
-    /// it by the same update.
-    fn entry_made_by(&self, item: &'a Item) -> EntryNow {
+    /// it by the same update (the last value written under `author`, if it stays).
+    fn entry_made_by(&self, item: &'a Item, followed: &HashSet<ID>) -> EntryNow {
         let ItemContent::Type(branch) = item.content() else {
             return EntryNow::not_an_item();
         };
         if *branch.type_ref() != TypeRef::Map {
             return EntryNow::not_an_item();
         }
-        let map = *item.id();
+        let map = TypeKey::Nested(*item.id());
         let mut author: Option<Option<String>> = None;
         for run in self.runs.values() {
-            for (_, _, field) in &run.items {
-                if field.parent_ref() != ItemParent::Nested(map)
-                    || field.parent_sub().map(|s| s.as_ref()) != Some(doc::item::AUTHOR)
+            for (_, _, field) in run {
+                let Some(Parent::In(parent, Some(sub))) = self.parents.get(field.id()) else {
+                    continue;
+                };
+                if *parent != map
+                    || sub.as_ref() != doc::item::AUTHOR
+                    || followed.contains(&field.last_id())
                 {
                     continue;
                 }
-                let value = match field.content() {
-                    ItemContent::Any(values) => match values.last() {
-                        Some(Any::String(s)) => Some(s.to_string()),
-                        _ => None,
-                    },
-                    _ => None,
+                let value = if self.deleted_here(field.id()) {
+                    None
+                } else {
+                    plain_string(field)
                 };
                 author = match author {
                     None => Some(value),
@@ -376,38 +441,23 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                         ItemParent::Unknown => continue,
                     };
                     let Some(place) = self.type_place(&key) else {
-                        return Err(Stop::Incomplete);
+                        return Err(Stop::Incomplete(client));
                     };
                     if place.hidden {
                         continue;
                     }
-                    let sub = item.parent_sub();
-                    let [first, second, _] = &place.path;
-                    let (entry, field, kind) = match (place.depth, sub) {
-                        (0, Some(sub)) => (Some(sub.clone()), None, ChangeKind::Delete),
-                        (0, None) => (None, None, ChangeKind::Insert),
-                        (1, Some(sub)) => (first.clone(), Some(sub.clone()), ChangeKind::Delete),
-                        (1, None) => (first.clone(), None, ChangeKind::Insert),
-                        _ => (first.clone(), second.clone(), ChangeKind::Insert),
-                    };
-                    predicted.changes.changes.insert(Change {
-                        place: Place {
-                            root: place.root.clone(),
-                            entry,
-                            field,
-                        },
-                        kind,
-                    });
+                    record_delete(predicted, &place, item.parent_sub());
                 }
                 Found::Collected => {
                     // Collected content is deleted already. Its length is not known from
                     // the ID alone: step past it through the document.
-                    match self.txn.block(&id) {
+                    let txn: &'a T = self.txn;
+                    match txn.block(&id) {
                         Some(BlockView::GC(range)) => clock = range.clock + range.len,
-                        _ => return Err(Stop::Incomplete),
+                        _ => return Err(Stop::Incomplete(client)),
                     }
                 }
-                Found::Missing => return Err(Stop::Incomplete),
+                Found::Missing => return Err(Stop::Incomplete(client)),
             }
         }
         Ok(changed)
@@ -419,8 +469,8 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
             let Some(run) = self.runs.get(&id.client) else {
                 return Found::Missing;
             };
-            let at = run.items.partition_point(|(_, end, _)| *end <= id.clock);
-            return match run.items.get(at) {
+            let at = run.partition_point(|(_, end, _)| *end <= id.clock);
+            return match run.get(at) {
                 Some((start, _, item)) if *start <= id.clock => Found::New(item),
                 _ => Found::Missing,
             };
@@ -433,123 +483,130 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
         }
     }
 
-    /// Where a new item of the update lands, following yrs: the parent it names, or
-    /// else the parent of the item it was inserted after, or else before.
+    /// Where a new item of the update lands, following yrs. Items whose parent comes
+    /// from another new item are resolved first, without recursion (a hostile update
+    /// can chain any number of them).
     fn parent_of(&mut self, item: &'a Item) -> Result<Parent, Stop> {
-        // Items whose parent comes from a neighbour in the update are resolved first,
-        // without recursion (a hostile update can chain any number of them).
         let mut stack: Vec<&'a Item> = vec![item];
+        let mut on_stack: HashSet<ID> = HashSet::from([*item.id()]);
         while let Some(&top) = stack.last() {
             if self.parents.contains_key(top.id()) {
+                on_stack.remove(top.id());
                 stack.pop();
                 continue;
             }
             match self.resolve(top) {
                 Ok(parent) => {
                     self.parents.insert(*top.id(), parent);
+                    on_stack.remove(top.id());
                     stack.pop();
                 }
                 Err(Needs::Item(dependency)) => {
-                    if stack.iter().any(|i| std::ptr::eq(*i, dependency)) {
+                    if !on_stack.insert(*dependency.id()) {
                         // Items that build on each other: yrs leaves them pending.
-                        return Err(Stop::Incomplete);
+                        return Err(Stop::Incomplete(top.id().client));
                     }
                     stack.push(dependency);
                 }
-                Err(Needs::Nothing(outcome)) => return Err(outcome),
+                Err(Needs::Nothing(stop)) => return Err(stop),
             }
         }
         Ok(self.parents[item.id()].clone())
     }
 
-    /// Resolves an item's parent, if what it depends on is resolved.
+    /// Resolves an item's parent, once what it depends on is resolved.
     fn resolve(&self, item: &'a Item) -> Result<Parent, Needs<'a>> {
-        let start = item.id();
-        let from = self.known.get(&start.client);
-        // Part of this item is known: yrs integrates the rest after the known part, and
-        // takes the key it sits under from there.
-        let trimmed_sub = if start.clock < from {
-            match self.find(&ID::new(start.client, from - 1)) {
-                Found::Stored(left) => left.parent_sub().cloned(),
-                _ => None,
+        let id = *item.id();
+        let from = self.known.get(&id.client);
+        // yrs integrates a client's blocks in clock order: the previous new one first.
+        let new_from = id.clock.max(from);
+        if new_from > from {
+            match self.find(&ID::new(id.client, new_from - 1)) {
+                Found::New(previous) if !self.parents.contains_key(previous.id()) => {
+                    return Err(Needs::Item(previous));
+                }
+                Found::New(_) => {}
+                _ => return Err(Needs::Nothing(Stop::Incomplete(id.client))),
             }
+        }
+        // The part the document has is cut off: the rest follows the last known element.
+        let origin = if id.clock < from {
+            Some(ID::new(id.client, from - 1))
         } else {
-            None
+            item.origin().copied()
         };
-        let neighbour = |id: Option<&ID>| -> Result<Option<Parent>, Needs<'a>> {
-            let Some(id) = id else {
-                return Ok(None);
-            };
-            if id.client == start.client && id.clock >= start.clock {
-                // A client inserts only next to what it already had: an update that says
-                // otherwise is not one yrs integrates the same way everywhere.
+        for reference in [origin.as_ref(), item.right_origin()].into_iter().flatten() {
+            if reference.client == id.client && reference.clock >= new_from {
+                // A client inserts only next to what it already had.
                 return Err(Needs::Nothing(Stop::Invalid));
             }
-            match self.find(id) {
-                Found::New(dependency) => match self.parents.get(dependency.id()) {
-                    Some(Parent::In(key, sub)) => Ok(Some(Parent::In(key.clone(), sub.clone()))),
-                    Some(Parent::Lost) => Ok(None),
-                    None => Err(Needs::Item(dependency)),
-                },
-                Found::Stored(neighbour) => Ok(match neighbour.parent_ref() {
-                    ItemParent::Root(name) => Some(Parent::In(
-                        TypeKey::Root(Arc::from(name)),
-                        neighbour.parent_sub().cloned(),
-                    )),
-                    ItemParent::Nested(id) => Some(Parent::In(
-                        TypeKey::Nested(id),
-                        neighbour.parent_sub().cloned(),
-                    )),
-                    ItemParent::Unknown => None,
-                }),
-                Found::Collected => Ok(None),
-                Found::Missing => Err(Needs::Nothing(Stop::Incomplete)),
-            }
+        }
+        let left = self.neighbour(origin.as_ref())?;
+        let right = self.neighbour(item.right_origin())?;
+        let neighbours_sub = || {
+            left.as_ref()
+                .and_then(|n| n.sub.clone())
+                .or_else(|| right.as_ref().and_then(|n| n.sub.clone()))
         };
-        let with_sub = |parent: Parent| match (parent, &trimmed_sub) {
-            (Parent::In(key, _), Some(sub)) => Parent::In(key, Some(sub.clone())),
-            (parent, _) => parent,
-        };
-        match item.parent_ref() {
-            ItemParent::Root(name) => Ok(with_sub(Parent::In(
-                TypeKey::Root(Arc::from(name)),
-                item.parent_sub().cloned(),
-            ))),
-            ItemParent::Nested(id) => {
-                if id.client == start.client && id.clock >= start.clock {
+        let parent = match item.parent_ref() {
+            ItemParent::Root(name) => Some(TypeKey::Root(Arc::from(name))),
+            ItemParent::Nested(holder) => {
+                if holder.client == id.client && holder.clock >= new_from {
                     return Err(Needs::Nothing(Stop::Invalid));
                 }
-                let parent = match self.find(&id) {
-                    Found::New(holder) => match holder.content() {
-                        ItemContent::Type(_) if holder.id() == &id => {
-                            Parent::In(TypeKey::Nested(id), item.parent_sub().cloned())
+                match self.find(&holder) {
+                    Found::New(found) | Found::Stored(found) => match found.content() {
+                        ItemContent::Type(_) if *found.id() == holder => {
+                            Some(TypeKey::Nested(holder))
                         }
-                        ItemContent::Deleted(_) => Parent::Lost,
+                        ItemContent::Deleted(_) => None,
                         _ => return Err(Needs::Nothing(Stop::Invalid)),
                     },
-                    Found::Stored(holder) => match holder.content() {
-                        ItemContent::Type(_) => {
-                            Parent::In(TypeKey::Nested(*holder.id()), item.parent_sub().cloned())
-                        }
-                        ItemContent::Deleted(_) => Parent::Lost,
-                        _ => return Err(Needs::Nothing(Stop::Invalid)),
-                    },
-                    Found::Collected => Parent::Lost,
-                    Found::Missing => return Err(Needs::Nothing(Stop::Incomplete)),
-                };
-                Ok(with_sub(parent))
+                    Found::Collected => None,
+                    Found::Missing => return Err(Needs::Nothing(Stop::Incomplete(holder.client))),
+                }
             }
-            ItemParent::Unknown => {
-                // Both neighbours must be there, as yrs asks before integrating.
-                let left = neighbour(item.origin())?;
-                let right = neighbour(item.right_origin())?;
-                let parent = match (left, right) {
-                    (Some(Parent::In(key, sub)), _) => Parent::In(key, sub),
-                    (_, Some(Parent::In(key, sub))) => Parent::In(key, sub),
-                    _ => Parent::Lost,
-                };
-                Ok(with_sub(parent))
-            }
+            ItemParent::Unknown => left
+                .as_ref()
+                .and_then(|n| n.parent.clone())
+                .or_else(|| right.as_ref().and_then(|n| n.parent.clone())),
+        };
+        Ok(match parent {
+            Some(parent) => Parent::In(
+                parent,
+                neighbours_sub().or_else(|| item.parent_sub().cloned()),
+            ),
+            None => Parent::Lost,
+        })
+    }
+
+    /// The item at `id`, if it is one, as a neighbour: `None` for none or a collected one.
+    fn neighbour(&self, id: Option<&ID>) -> Result<Option<Neighbour>, Needs<'a>> {
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        match self.find(id) {
+            Found::New(neighbour) => match self.parents.get(neighbour.id()) {
+                Some(Parent::In(key, sub)) => Ok(Some(Neighbour {
+                    parent: Some(key.clone()),
+                    sub: sub.clone(),
+                })),
+                Some(Parent::Lost) => Ok(Some(Neighbour {
+                    parent: None,
+                    sub: None,
+                })),
+                None => Err(Needs::Item(neighbour)),
+            },
+            Found::Stored(neighbour) => Ok(Some(Neighbour {
+                parent: match neighbour.parent_ref() {
+                    ItemParent::Root(name) => Some(TypeKey::Root(Arc::from(name))),
+                    ItemParent::Nested(id) => Some(TypeKey::Nested(id)),
+                    ItemParent::Unknown => None,
+                },
+                sub: neighbour.parent_sub().cloned(),
+            })),
+            Found::Collected => Ok(None),
+            Found::Missing => Err(Needs::Nothing(Stop::Incomplete(id.client))),
         }
     }
 
@@ -557,12 +614,16 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
     fn type_place(&mut self, key: &TypeKey) -> Option<TypePlace> {
         // Walk up to a type whose place is known, then fill in the way back down.
         let mut chain: Vec<TypeKey> = Vec::new();
+        let mut in_chain: HashSet<TypeKey> = HashSet::new();
         let mut current = key.clone();
         let mut top = loop {
             if let Some(known) = self.types.get(&current) {
-                break known.clone()?;
+                match known.clone() {
+                    Some(place) => break place,
+                    None => return self.missing_type(&chain),
+                }
             }
-            match &current {
+            let id = match &current {
                 TypeKey::Root(name) => {
                     let place = TypePlace {
                         root: name.clone(),
@@ -574,50 +635,48 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                     self.types.insert(current.clone(), Some(place.clone()));
                     break place;
                 }
-                TypeKey::Nested(id) => {
-                    chain.push(current.clone());
-                    let parent = match self.find(id) {
-                        Found::New(item) => match self.parents.get(item.id()) {
-                            Some(Parent::In(parent, _)) => parent.clone(),
-                            Some(Parent::Lost) => break self.lost_type(&chain),
-                            None => match self.parent_of(item) {
-                                Ok(Parent::In(parent, _)) => parent,
-                                Ok(Parent::Lost) => break self.lost_type(&chain),
-                                Err(_) => return self.missing_type(&chain),
-                            },
-                        },
-                        Found::Stored(item) => match item.parent_ref() {
-                            ItemParent::Root(name) => TypeKey::Root(Arc::from(name)),
-                            ItemParent::Nested(id) => TypeKey::Nested(id),
-                            ItemParent::Unknown => break self.lost_type(&chain),
-                        },
-                        Found::Collected => break self.lost_type(&chain),
-                        Found::Missing => return self.missing_type(&chain),
-                    };
-                    if chain.len() > 1 && chain.contains(&parent) {
-                        return self.missing_type(&chain);
-                    }
-                    current = parent;
-                }
+                TypeKey::Nested(id) => *id,
+            };
+            if !in_chain.insert(current.clone()) {
+                return self.missing_type(&chain);
             }
+            chain.push(current.clone());
+            let parent = match self.find(&id) {
+                Found::New(item) => match self.parents.get(item.id()) {
+                    Some(Parent::In(parent, _)) => parent.clone(),
+                    _ => break self.lost_type(&chain),
+                },
+                Found::Stored(item) => match item.parent_ref() {
+                    ItemParent::Root(name) => TypeKey::Root(Arc::from(name)),
+                    ItemParent::Nested(id) => TypeKey::Nested(id),
+                    ItemParent::Unknown => break self.lost_type(&chain),
+                },
+                Found::Collected => break self.lost_type(&chain),
+                Found::Missing => return self.missing_type(&chain),
+            };
+            current = parent;
         };
         // `chain` runs from `key` up to the child of `top`.
         while let Some(child) = chain.pop() {
             let TypeKey::Nested(id) = &child else {
                 continue;
             };
+            if self.types.get(&child).is_some_and(Option::is_some) {
+                top = self.types[&child].clone().unwrap_or(top);
+                continue;
+            }
             let (sub, deleted, created) = match self.find(id) {
                 Found::New(item) => (
                     match self.parents.get(item.id()) {
                         Some(Parent::In(_, sub)) => sub.clone(),
                         _ => None,
                     },
-                    self.update.delete_set().contains(id),
+                    self.deleted_here(id),
                     true,
                 ),
                 Found::Stored(item) => (
                     item.parent_sub().cloned(),
-                    item.is_deleted() || self.update.delete_set().contains(id),
+                    item.is_deleted() || self.deleted_here(id),
                     false,
                 ),
                 _ => (None, true, false),
@@ -638,7 +697,7 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
         Some(top)
     }
 
-    /// A type whose holder was collected: whatever lands in it is lost.
+    /// A type whose holder was collected or lost: whatever lands in it is lost.
     fn lost_type(&mut self, chain: &[TypeKey]) -> TypePlace {
         let place = TypePlace {
             root: Arc::from(""),
@@ -661,26 +720,52 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
     }
 }
 
-/// Why an item's parent cannot be resolved yet.
-enum Needs<'a> {
-    /// Another new item must be resolved first.
-    Item(&'a Item),
-    /// It cannot be resolved.
-    Nothing(Stop),
+/// Records an item landing in `place` under `sub`, as the recorder would see it.
+fn record_insert(predicted: &mut Predicted, place: &TypePlace, sub: Option<&Arc<str>>) {
+    let [first, second, _] = &place.path;
+    let (entry, field) = match place.depth {
+        0 => (sub.cloned(), None),
+        1 => (first.clone(), sub.cloned()),
+        _ => (first.clone(), second.clone()),
+    };
+    predicted.changes.changes.insert(Change {
+        place: Place {
+            root: place.root.clone(),
+            entry,
+            field,
+        },
+        kind: ChangeKind::Insert,
+    });
 }
 
-/// Why reading an update stops short of its changes.
-#[derive(Debug, Clone, Copy)]
-enum Stop {
-    Incomplete,
-    Invalid,
+/// Records the deletion of an item in `place` under `sub`: a map's entry is removed,
+/// anything deeper changes the field that holds it.
+fn record_delete(predicted: &mut Predicted, place: &TypePlace, sub: Option<&Arc<str>>) {
+    let [first, second, _] = &place.path;
+    let (entry, field, kind) = match (place.depth, sub) {
+        (0, Some(sub)) => (Some(sub.clone()), None, ChangeKind::Delete),
+        (0, None) => (None, None, ChangeKind::Insert),
+        (1, Some(sub)) => (first.clone(), Some(sub.clone()), ChangeKind::Delete),
+        (1, None) => (first.clone(), None, ChangeKind::Insert),
+        _ => (first.clone(), second.clone(), ChangeKind::Insert),
+    };
+    predicted.changes.changes.insert(Change {
+        place: Place {
+            root: place.root.clone(),
+            entry,
+            field,
+        },
+        kind,
+    });
 }
 
-impl From<Stop> for Prediction {
-    fn from(stop: Stop) -> Prediction {
-        match stop {
-            Stop::Incomplete => Prediction::Incomplete,
-            Stop::Invalid => Prediction::Invalid,
-        }
+/// The item's value if it is one plain string.
+fn plain_string(item: &Item) -> Option<String> {
+    match item.content() {
+        ItemContent::Any(values) => match values.as_slice() {
+            [Any::String(s)] => Some(s.to_string()),
+            _ => None,
+        },
+        _ => None,
     }
 }

@@ -266,7 +266,8 @@ impl Update {
         insertions
     }
 
-    /// The blocks this update carries: for each client, in the order of their clocks.
+    /// The blocks this update carries, client by client, in the order the update lists them
+    /// (which a well-formed update gives in clock order).
     pub fn blocks(&self) -> impl Iterator<Item = crate::block::BlockView<'_>> + '_ {
         self.blocks
             .clients
