@@ -16,6 +16,8 @@
 //! - the decision for each child, attendance and quorum, the next meetings and the
 //!   conference's closing, as the document records them ([`record`]);
 //! - the safety scale's subjects, words, life and summary ([`scale`]);
+//! - a check of a sync message's declared counts and nesting before yrs reads it
+//!   ([`wire`]);
 //! - bank holidays of England and Wales, working days, and the dates by which the
 //!   core group and the next review must meet after a conference ([`dates`]).
 
@@ -31,5 +33,6 @@ pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod scale;
+pub mod wire;
 
 pub use model::*;

@@ -369,6 +369,8 @@ fn relay(
 }
 
 fn apply(doc: &Doc, update: &[u8]) {
+    // Whatever replicas send one another passes the server's check of its shape.
+    assert_eq!(roundtable_shared::wire::check_update(update), Ok(()));
     doc.transact_mut()
         .apply_update(Update::decode_v1(update).expect("a valid update"))
         .expect("the update applies");

@@ -236,6 +236,7 @@ fn run(steps: Vec<Step>) {
      -> bool {
         let role = ROLES[person];
         let sender = participant(person);
+        assert_eq!(roundtable_shared::wire::check_update(&update), Ok(()));
         let (expected, unseen) = reference(&server.accepted, role, sender, &update);
         let verdict = server.gate.admit(
             Sender {

@@ -296,6 +296,11 @@ impl Room {
         connection: u64,
         frame: &[u8],
     ) -> Outcome {
+        // yrs reserves memory by the counts a message declares, and reads nested values
+        // recursively: check both against what the message holds before it reads any.
+        if let Err(why) = roundtable_shared::wire::check_message(frame) {
+            return Outcome::Malformed(why.0);
+        }
         // yrs panics on some input (in debug builds, on a client id wider than 53
         // bits): like a panic while applying an update, it makes the message malformed.
         let decoded = std::panic::catch_unwind(|| Message::decode_v1(frame));
