@@ -7,6 +7,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -19,6 +21,8 @@ pub struct Gathered<S> {
     gathered: Vec<u8>,
     /// How much of `gathered` is already written.
     written: usize,
+    /// How many bytes have been read, for telling a message that is still arriving.
+    read: Arc<AtomicU64>,
 }
 
 impl<S> Gathered<S> {
@@ -27,7 +31,13 @@ impl<S> Gathered<S> {
             io,
             gathered: Vec::new(),
             written: 0,
+            read: Arc::default(),
         }
+    }
+
+    /// A count of the bytes read so far, shared with whoever wants it.
+    pub fn read_count(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.read)
     }
 }
 
@@ -53,7 +63,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Gathered<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.io).poll_read(cx, buf);
+        let read = buf.filled().len().saturating_sub(before);
+        this.read.fetch_add(read as u64, Ordering::Relaxed);
+        result
     }
 }
 

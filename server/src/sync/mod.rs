@@ -32,6 +32,16 @@ pub struct Limits {
     pub outgoing_queue: usize,
     /// Presence entries one connection may hold.
     pub awareness_clients_per_connection: usize,
+    /// The largest presence message accepted, in bytes (a state carries a name, a
+    /// role and what is being edited: a few hundred bytes).
+    pub max_presence_bytes: usize,
+    /// Presence bytes one connection may send per second, on average…
+    pub presence_bytes_per_second: u32,
+    /// …and at once.
+    pub presence_burst_bytes: u32,
+    /// How long a presence state lasts without being renewed (y-protocols clients
+    /// renew theirs every 15 s, and drop others' after 30 s).
+    pub presence_timeout: Duration,
     /// How often the server pings; a connection that leaves three unanswered is closed.
     pub ping_interval: Duration,
     /// How long one frame may take to send before the connection is dropped.
@@ -69,6 +79,10 @@ impl Default for Limits {
             max_document_bytes: 32 * 1024 * 1024,
             outgoing_queue: 512,
             awareness_clients_per_connection: 4,
+            max_presence_bytes: 8 * 1024,
+            presence_bytes_per_second: 16 * 1024,
+            presence_burst_bytes: 64 * 1024,
+            presence_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(15),
             send_timeout: Duration::from_secs(10),
             compact_every: 500,

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use yrs::ClientID;
 use yrs::sync::AwarenessUpdate;
@@ -19,6 +20,8 @@ struct State {
     clock: u32,
     json: Arc<str>,
     connection: u64,
+    /// When it was last set or renewed.
+    renewed: Instant,
 }
 
 /// The presence of everyone in a room.
@@ -69,6 +72,7 @@ impl Presence {
                     clock: entry.clock,
                     json: json.clone(),
                     connection,
+                    renewed: Instant::now(),
                 },
             );
             changed.push((client_id, entry.clock, json));
@@ -82,6 +86,24 @@ impl Presence {
             .states
             .iter()
             .filter(|(_, p)| p.connection == connection)
+            .map(|(id, p)| (*id, p.clock))
+            .collect();
+        gone.into_iter()
+            .map(|(id, clock)| {
+                self.states.remove(&id);
+                (id, clock.saturating_add(1), Arc::from("null"))
+            })
+            .collect()
+    }
+
+    /// Removes every state not renewed within `timeout`, as a client that vanished
+    /// leaves its state; returns their removal, to relay.
+    pub fn expire(&mut self, timeout: Duration) -> Changed {
+        let now = Instant::now();
+        let gone: Vec<(ClientID, u32)> = self
+            .states
+            .iter()
+            .filter(|(_, p)| now.saturating_duration_since(p.renewed) > timeout)
             .map(|(id, p)| (*id, p.clock))
             .collect();
         gone.into_iter()

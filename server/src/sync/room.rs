@@ -814,6 +814,16 @@ impl Room {
         }
     }
 
+    /// Drops the presence of clients that stopped renewing it, and tells everyone.
+    pub async fn expire_presence(&self, timeout: std::time::Duration) {
+        let mut state = self.state.lock().await;
+        let gone = state.presence.expire(timeout);
+        if !gone.is_empty() {
+            let message = encode(&Message::Awareness(presence::update(gone)));
+            broadcast(&mut state, None, message);
+        }
+    }
+
     /// Removes a connection; says whether it was the last.
     pub(super) async fn leave(&self, connection: u64) -> bool {
         let mut state = self.state.lock().await;

@@ -134,6 +134,14 @@ impl Rooms {
             // just loaded cannot be, as nothing else uses it before the slot is let go.
             if !state.poisoned {
                 let handle = Connection::new(peer, sender);
+                // Nobody is greeted with someone who has vanished.
+                let gone = state.presence.expire(self.limits.presence_timeout);
+                if !gone.is_empty() {
+                    let message = super::room::encode(&yrs::sync::Message::Awareness(
+                        super::presence::update(gone),
+                    ));
+                    super::room::broadcast(&mut state, None, message);
+                }
                 for message in Room::greeting(&state) {
                     handle.mailbox.post(message);
                 }

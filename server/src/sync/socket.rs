@@ -1,6 +1,7 @@
 //! One WebSocket connection to a room.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,6 +33,16 @@ const CLOSING_TIME: Duration = Duration::from_secs(2);
 
 /// Why a connection that floods the room with messages is closed.
 const TOO_MANY: &str = "too many messages at once: connect again and slow down";
+/// Why a connection that sends too much presence is closed.
+const TOO_MUCH_PRESENCE: &str = "too much presence at once: connect again and slow down";
+/// Why a connection that sends too large a presence message is closed.
+const PRESENCE_TOO_LARGE: &str = "a presence message may be at most 8 KiB";
+
+/// Why a connection whose message does not arrive in time is closed.
+const TOO_SLOW: &str = "a message took too long to arrive: connect again";
+
+/// The first byte of a y-protocols presence (awareness) message.
+const AWARENESS: u8 = 1;
 
 /// The smallest piece a large message is sent in.
 const MIN_FRAGMENT: usize = 64;
@@ -84,6 +95,11 @@ pub fn run(
         mailbox,
     } = joined;
     let fragment = rooms.limits().frame_bytes.max(MIN_FRAGMENT);
+    // Bytes read, and how many had been when the last whole message came: more since
+    // then, at two pings in a row, is a message that takes too long to arrive.
+    let read = socket.get_ref().read_count();
+    let mut read_by_last_message = 0u64;
+    let mut unfinished_at_last_ping = false;
     let (mut sink, mut stream) = socket.split();
     let mut next_ping = tokio::time::Instant::now() + rooms.limits().ping_interval;
     let timer = tokio::time::sleep_until(next_timer(next_ping, ends));
@@ -93,6 +109,11 @@ pub fn run(
     let mut unanswered = 0u32;
     let limits = rooms.limits();
     let mut allowance = Allowance::new(limits.messages_per_second, limits.message_burst);
+    // Presence is relayed to everyone: its bytes are bounded too.
+    let mut presence = Allowance::new(
+        limits.presence_bytes_per_second,
+        limits.presence_burst_bytes,
+    );
     async move {
         let limits = rooms.limits();
         tokio::pin!(timer);
@@ -101,9 +122,26 @@ pub fn run(
             tokio::select! {
                 frame = stream.next() => {
                     let Some(frame) = frame else { break None };
+                    match &frame {
+                        // A control frame may come in the middle of a message in
+                        // fragments: only its own bytes (a two-byte head, a four-byte
+                        // mask, as every client sends it) count as arrived whole.
+                        Ok(WsMessage::Ping(payload) | WsMessage::Pong(payload)) => {
+                            read_by_last_message += 6 + payload.len() as u64;
+                        }
+                        _ => read_by_last_message = read.load(Ordering::Relaxed),
+                    }
                     match frame {
-                        Ok(WsMessage::Binary(_)) if !allowance.take(Instant::now()) => {
+                        Ok(WsMessage::Binary(_)) if !allowance.take(Instant::now(), 1.0) => {
                             break Some(CloseReason::new(1008, TOO_MANY));
+                        }
+                        Ok(WsMessage::Binary(bytes)) if bytes.first() == Some(&AWARENESS)
+                            && bytes.len() > limits.max_presence_bytes => {
+                            break Some(CloseReason::new(1009, PRESENCE_TOO_LARGE));
+                        }
+                        Ok(WsMessage::Binary(bytes)) if bytes.first() == Some(&AWARENESS)
+                            && !presence.take(Instant::now(), bytes.len() as f64) => {
+                            break Some(CloseReason::new(1008, TOO_MUCH_PRESENCE));
                         }
                         Ok(WsMessage::Binary(bytes)) => {
                             let receive = room.receive(rooms.storage(), limits, connection, &bytes);
@@ -156,12 +194,21 @@ pub fn run(
                         if unanswered >= UNANSWERED_PINGS {
                             break Some(CloseReason::new(1001, "no answer to ping"));
                         }
+                        // Half a message holds memory: it must arrive within a ping
+                        // interval or two, like any message from a live client.
+                        let unfinished = read.load(Ordering::Relaxed) > read_by_last_message;
+                        if unfinished && unfinished_at_last_ping {
+                            break Some(CloseReason::new(1008, TOO_SLOW));
+                        }
+                        unfinished_at_last_ping = unfinished;
                         let send = sink.send(WsMessage::Ping(Bytes::new()));
                         if Box::pin(tokio::time::timeout(limits.send_timeout, send)).await.is_err() {
                             break None;
                         }
                         unanswered += 1;
                         next_ping = now + limits.ping_interval;
+                        // Whoever vanished without a word stops showing as here.
+                        Box::pin(room.expire_presence(limits.presence_timeout)).await;
                     }
                     timer.as_mut().reset(next_timer(next_ping, ends));
                 }
@@ -239,13 +286,13 @@ impl Allowance {
         }
     }
 
-    /// Takes one message's worth, if there is one.
-    fn take(&mut self, now: Instant) -> bool {
+    /// Takes `amount` (a message, or bytes), if there is that much.
+    fn take(&mut self, now: Instant, amount: f64) -> bool {
         let earned = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
         self.tokens = (self.tokens + earned).min(self.burst);
         self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= amount {
+            self.tokens -= amount;
             true
         } else {
             false
@@ -271,14 +318,17 @@ mod tests {
         let start = Instant::now();
         let mut allowance = Allowance::new(10, 5);
         allowance.last = start;
-        assert!((0..5).all(|_| allowance.take(start)));
-        assert!(!allowance.take(start));
+        assert!((0..5).all(|_| allowance.take(start, 1.0)));
+        assert!(!allowance.take(start, 1.0));
         // A tenth of a second earns one more, and no more than one.
         let later = start + Duration::from_millis(100);
-        assert!(allowance.take(later));
-        assert!(!allowance.take(later));
+        assert!(allowance.take(later, 1.0));
+        assert!(!allowance.take(later, 1.0));
         // A long quiet spell saves up no more than the burst.
         let much_later = later + Duration::from_secs(60);
-        assert_eq!((0..10).filter(|_| allowance.take(much_later)).count(), 5);
+        assert_eq!(
+            (0..10).filter(|_| allowance.take(much_later, 1.0)).count(),
+            5
+        );
     }
 }

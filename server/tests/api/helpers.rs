@@ -293,6 +293,8 @@ pub struct SyncClient {
     pub closed: Option<Option<CloseFrame>>,
     /// The numbers of the "saved?" questions the server has answered.
     pub saved: Vec<u32>,
+    /// How many bytes of presence messages have arrived.
+    pub presence_bytes: usize,
     /// Whether the server's state has arrived (its first SyncStep2).
     synced: bool,
     /// Whether a sync step 1 from the server is answered with what it lacks, as every
@@ -317,6 +319,7 @@ impl SyncClient {
             presence: Default::default(),
             closed: None,
             saved: Vec::new(),
+            presence_bytes: 0,
             synced: false,
             answers_sync_step1: true,
         };
@@ -381,6 +384,9 @@ impl SyncClient {
         };
         match frame {
             WsMessage::Binary(bytes) => {
+                if bytes.first() == Some(&1) {
+                    self.presence_bytes += bytes.len();
+                }
                 match Message::decode_v1(&bytes).expect("server sends valid messages") {
                     Message::Sync(SyncMessage::SyncStep1(_)) if !self.answers_sync_step1 => {}
                     Message::Sync(SyncMessage::SyncStep1(sv)) => {

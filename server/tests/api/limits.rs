@@ -351,3 +351,125 @@ async fn one_connection_that_stops_reading_and_one_that_vanishes_do_not_hold_up_
     drop(vanished);
     keep_stalled_talking.abort();
 }
+
+/// A presence state of about `bytes` bytes.
+fn large_presence(id: u64, clock: u32, bytes: usize) -> Message {
+    let state = serde_json::json!({ "user": { "name": "Flood" }, "note": "x".repeat(bytes) });
+    Message::Awareness(AwarenessUpdate {
+        clients: [(
+            yrs::ClientID::new(id),
+            AwarenessUpdateEntry {
+                clock,
+                json: state.to_string().into(),
+            },
+        )]
+        .into(),
+    })
+}
+
+#[tokio::test]
+async fn a_flood_of_presence_is_cut_off_before_it_reaches_the_others() {
+    let app = TestApp::spawn().await;
+    let mut t = three(&app).await;
+    let mut flood = app.connect(&t.conf, &t.misbehaving_token).await;
+    // 7 KiB states, as fast as they go: 700 KiB if all were taken.
+    for clock in 1..=100 {
+        flood.send(large_presence(77, clock, 7 * 1024)).await;
+    }
+    let frame = flood.wait_closed().await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1008);
+    assert_eq!(
+        frame.reason.as_str(),
+        "too much presence at once: connect again and slow down"
+    );
+    t.others_still_sync().await;
+    // What reached the others is bounded by the burst (64 KiB), not by the flood.
+    assert!(
+        t.watcher.presence_bytes <= 80 * 1024,
+        "{} bytes of presence relayed",
+        t.watcher.presence_bytes
+    );
+
+    // One state larger than a presence message may be closes at once.
+    let mut large = app.connect(&t.conf, &t.misbehaving_token).await;
+    large.send(large_presence(78, 1, 9 * 1024)).await;
+    let frame = large.wait_closed().await.expect("a close frame");
+    assert_eq!(u16::from(frame.code), 1009);
+    assert_eq!(
+        frame.reason.as_str(),
+        "a presence message may be at most 8 KiB"
+    );
+}
+
+#[tokio::test]
+async fn someone_who_vanishes_stops_showing_as_here_for_everyone_and_for_newcomers() {
+    let app = TestApp::spawn_with(Limits {
+        ping_interval: Duration::from_millis(200),
+        presence_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    })
+    .await;
+    let mut t = three(&app).await;
+    // Their state is set once and never renewed; the connection stays open (its
+    // pongs still come back, as a phone's would after it locked with the page open).
+    let mut gone = app.connect(&t.conf, &t.misbehaving_token).await;
+    gone.send(presence(79, 1, "Gone")).await;
+    let id = yrs::ClientID::new(79);
+    t.watcher.wait_until(|c| c.presence.contains_key(&id)).await;
+    // Reading keeps it answering pings.
+    let pump = tokio::spawn(async move {
+        gone.settle(Duration::from_secs(4)).await;
+        gone
+    });
+    t.watcher
+        .wait_within(Duration::from_secs(3), |c| !c.presence.contains_key(&id))
+        .await;
+    let newcomer = app.connect(&t.conf, &t.misbehaving_token).await;
+    assert!(!newcomer.presence.contains_key(&id));
+    let gone = pump.await.unwrap();
+    assert!(gone.closed.is_none(), "the connection itself stayed open");
+}
+
+#[tokio::test]
+async fn a_message_that_never_finishes_arriving_is_not_held_for_long() {
+    let app = TestApp::spawn_with(Limits {
+        ping_interval: Duration::from_millis(300),
+        ..Limits::default()
+    })
+    .await;
+    let mut t = three(&app).await;
+    // The head of a 100,000-byte binary frame, then ten bytes of it, and no more; the
+    // connection answers every ping meanwhile.
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let request = app.sync_request(&t.conf, &t.misbehaving_token);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("connects");
+    let mut head = vec![0x82, 0x80 | 127];
+    head.extend(100_000u64.to_be_bytes());
+    head.extend([1, 2, 3, 4]); // the mask
+    head.extend([0u8; 10]);
+    socket.get_mut().write_all(&head).await.unwrap();
+    let started = Instant::now();
+    let close = loop {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(DEADLINE, socket.next()).await {
+            Ok(Some(Ok(WsMessage::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    // Held for at most two ping intervals (and a little).
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let close = close.expect("a close frame with a reason");
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(
+        close.reason.as_str(),
+        "a message took too long to arrive: connect again"
+    );
+    t.others_still_sync().await;
+}
