@@ -33,8 +33,16 @@ cargo clippy -p roundtable-shared -p roundtable-server --all-targets -- -D warni
 cargo clippy -p roundtable-client -p roundtable-phone --features roundtable-phone/entry \
     --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+# The long mode (ROUNDTABLE_TEST_LONG=1): 200 crash cycles instead of 20, and each
+# fuzz target for ten minutes instead of 20 s.
+long="${ROUNDTABLE_TEST_LONG:-}"
+
 say "Rust tests"
-cargo test --workspace
+if [[ -n "$long" ]]; then
+    ROUNDTABLE_CRASH_CYCLES=200 cargo test --workspace
+else
+    cargo test --workspace
+fi
 
 say "browser and protocol tests"
 if [[ ! -x /usr/bin/chromium ]]; then
@@ -53,6 +61,6 @@ cargo build -p roundtable-loadgen
 bash bench/smoke.sh "$root/target/debug"
 
 say "fuzzing"
-bash scripts/fuzz.sh 20
+bash scripts/fuzz.sh "$([[ -n "$long" ]] && echo 600 || echo 20)"
 
 say "all tests passed in $((SECONDS - started)) s"

@@ -136,6 +136,35 @@ describe('stock Yjs clients', { timeout: 60_000 }, () => {
     assert.equal(greeted.user.role, 'professional');
   });
 
+  test('a document of several MiB reaches a stock client that joins later', { timeout: 40_000 }, async (t) => {
+    // Node's `ws` closes a socket after 16,384 fragments of one message: the server
+    // sends each message as one frame, so the whole document arrives however large.
+    const { conference, professional } = await meeting(t);
+    const item = addItem(professional.doc, {
+      id: 'long-report',
+      heading: 'worries',
+      text: '',
+      author: professional.id,
+    });
+    const text = item.get('text');
+    const paragraph = 'The health visitor has written a long report about the family. '.repeat(8_000);
+    // Each insert is one update of about 500 KiB, under the 1 MiB a message may be.
+    for (let i = 0; i < 10; i++) {
+      text.insert(text.length, paragraph);
+      await waitFor(() => professional.provider.wsconnected, { what: 'the connection staying open' });
+    }
+    const expected = text.length;
+    assert.ok(expected > 4 * 1024 * 1024, `${expected} characters`);
+    const late = await connect(server, conference.id, { cookie: chairCookie, timeoutMs: 20_000 });
+    t.after(late.close);
+    await waitFor(() => late.doc.getMap('board').get('long-report')?.get('text')?.length === expected, {
+      what: 'the whole report at the late joiner',
+      timeoutMs: 20_000,
+    });
+    assert.deepEqual(late.closes, []);
+    assert.deepEqual(professional.refusals, []);
+  });
+
   test('a connection without valid credentials is refused before it opens', { timeout: 20_000 }, async () => {
     const { conference } = await createConference(server, chairCookie);
     await assert.rejects(

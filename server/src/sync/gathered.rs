@@ -2,15 +2,25 @@
 //! given back once flushed, so that an idle connection holds no write buffer.
 //!
 //! tungstenite is set to hand every frame on at once (its own write buffer then only
-//! ever holds one frame, and frames are at most `Limits::frame_bytes`); the frames of
-//! a burst meet here and go to the socket in one write when the connection flushes.
+//! ever holds one frame, and the frames it is given are at most `Limits::frame_bytes`);
+//! the frames of a burst meet here and go to the socket in one write when the
+//! connection flushes.
+//!
+//! A larger message goes past tungstenite, as one whole frame ([`Passed`]): tungstenite
+//! keeps its write buffer at the size of the largest frame it ever wrote, for the life
+//! of the connection, while here the message's own bytes are written from where the
+//! room encoded them, and nothing is kept once they are out. (Sent as a run of small
+//! frames instead, a document of a few MiB is more fragments than some clients take:
+//! Node's `ws` closes a socket after 16,384.)
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 
+use axum::body::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes gathered before they are written out without waiting for a flush.
@@ -23,6 +33,40 @@ pub struct Gathered<S> {
     written: usize,
     /// How many bytes have been read, for telling a message that is still arriving.
     read: Arc<AtomicU64>,
+    /// Whole frames passed past tungstenite, to go out after what it wrote before.
+    passed: Passed,
+    /// What is to be written before `gathered`: earlier gathered bytes, then passed
+    /// frames, in order.
+    ahead: VecDeque<Bytes>,
+}
+
+/// Whole frames for the socket that do not go through tungstenite. Push one only when
+/// tungstenite has written out everything it was given (after a flush of the sink).
+#[derive(Clone, Default)]
+pub struct Passed(Arc<Mutex<Vec<Bytes>>>);
+
+impl Passed {
+    /// Queues `message` as one final binary frame (a server's, so not masked).
+    pub fn binary(&self, message: &Bytes) {
+        let len = message.len();
+        let mut head = vec![0x82];
+        if len < 126 {
+            head.push(len as u8);
+        } else if let Ok(len) = u16::try_from(len) {
+            head.push(126);
+            head.extend(len.to_be_bytes());
+        } else {
+            head.push(127);
+            head.extend((len as u64).to_be_bytes());
+        }
+        let mut passed = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        passed.push(Bytes::from(head));
+        passed.push(Bytes::clone(message));
+    }
+
+    fn take(&self) -> Vec<Bytes> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 impl<S> Gathered<S> {
@@ -32,7 +76,29 @@ impl<S> Gathered<S> {
             gathered: Vec::new(),
             written: 0,
             read: Arc::default(),
+            passed: Passed::default(),
+            ahead: VecDeque::new(),
         }
+    }
+
+    /// Where to pass whole frames past tungstenite.
+    pub fn passed(&self) -> Passed {
+        self.passed.clone()
+    }
+
+    /// Puts frames passed since the last write after what was gathered before them.
+    fn take_passed(&mut self) {
+        let passed = self.passed.take();
+        if passed.is_empty() {
+            return;
+        }
+        let gathered = std::mem::take(&mut self.gathered);
+        if self.written < gathered.len() {
+            self.ahead
+                .push_back(Bytes::from(gathered).slice(self.written..));
+        }
+        self.written = 0;
+        self.ahead.extend(passed);
     }
 
     /// A count of the bytes read so far, shared with whoever wants it.
@@ -44,6 +110,17 @@ impl<S> Gathered<S> {
 impl<S: AsyncWrite + Unpin> Gathered<S> {
     /// Writes out everything gathered, then gives the buffer back.
     fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some(front) = self.ahead.front_mut() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, front))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            if n == front.len() {
+                self.ahead.pop_front();
+            } else {
+                let _ = front.split_to(n);
+            }
+        }
         while self.written < self.gathered.len() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.gathered[self.written..]))?;
             if n == 0 {
@@ -79,7 +156,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Gathered<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.gathered.len() >= GATHER_AT_MOST {
+        this.take_passed();
+        if this.gathered.len() >= GATHER_AT_MOST || !this.ahead.is_empty() {
             ready!(this.poll_write_out(cx))?;
         }
         this.gathered.extend_from_slice(buf);
@@ -88,12 +166,14 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Gathered<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.take_passed();
         ready!(this.poll_write_out(cx))?;
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        this.take_passed();
         ready!(this.poll_write_out(cx))?;
         Pin::new(&mut this.io).poll_shutdown(cx)
     }
@@ -137,5 +217,30 @@ mod tests {
         }
         socket.shutdown().await.unwrap();
         assert_eq!(reader.await.unwrap(), burst);
+    }
+
+    #[tokio::test]
+    async fn a_frame_passed_by_goes_out_whole_between_what_came_before_and_after() {
+        let (near, mut far) = tokio::io::duplex(1024);
+        let mut socket = Gathered::new(near);
+        let passed = socket.passed();
+        let large = Bytes::from(vec![7u8; 70_000]);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            far.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        socket.write_all(b"before").await.unwrap();
+        passed.binary(&large);
+        socket.write_all(b"after").await.unwrap();
+        socket.shutdown().await.unwrap();
+        let mut expected = b"before".to_vec();
+        // One final binary frame, its length in the 8-byte form.
+        expected.extend([0x82, 127]);
+        expected.extend(70_000u64.to_be_bytes());
+        expected.extend(vec![7u8; 70_000]);
+        expected.extend(b"after");
+        assert_eq!(reader.await.unwrap(), expected);
+        assert!(socket.ahead.is_empty() && socket.gathered.capacity() == 0);
     }
 }

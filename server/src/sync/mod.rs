@@ -51,9 +51,9 @@ pub struct Limits {
     /// How much one read from a connection's socket takes at most (and the read
     /// buffer each connection keeps). Larger messages are read in several steps.
     pub read_buffer_bytes: usize,
-    /// The largest frame the server sends: a larger message goes as a run of frames
-    /// this size. tungstenite keeps a buffer the size of the largest frame it has
-    /// written, for the life of the connection.
+    /// The largest message written through tungstenite, which keeps a buffer the size
+    /// of the largest frame it has written for the life of the connection: a larger
+    /// message goes past it, as one frame written from where it was encoded.
     pub frame_bytes: usize,
     /// Connections one address (an IPv4 address, or an IPv6 /64) may hold open.
     pub connections_per_address: usize,

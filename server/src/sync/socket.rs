@@ -8,11 +8,10 @@ use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::Limits;
+use super::gathered::Passed;
 use super::mailbox::{CloseReason, Delivery, Receiver};
 use super::room::Outcome;
 use super::rooms::{Joined, Rooms};
@@ -50,29 +49,25 @@ const MIN_FRAGMENT: usize = 64;
 /// Messages written to a socket before it is flushed, when more are queued.
 const WRITE_BATCH: usize = 64;
 
-/// Queues `message` on `sink`, as one frame if it is at most `fragment` bytes and
-/// as a run of frames of that size if it is larger. tungstenite's write buffer
-/// grows to the largest frame it is given and keeps that size for the life of the
-/// connection: whole documents must not pass through it in one piece.
-async fn feed<S>(sink: &mut S, message: &Bytes, fragment: usize) -> Result<(), WsError>
+/// Queues `message` on `sink`, as one frame. A message larger than `fragment` goes
+/// past tungstenite (see `gathered.rs`): its write buffer grows to the largest frame it
+/// is given and keeps that size for the life of the connection, so whole documents
+/// must not pass through it. Everything tungstenite has is flushed first, so that the
+/// order holds.
+async fn feed<S>(
+    sink: &mut S,
+    passed: &Passed,
+    message: &Bytes,
+    fragment: usize,
+) -> Result<(), WsError>
 where
     S: Sink<WsMessage, Error = WsError> + Unpin,
 {
     if message.len() <= fragment {
         return sink.feed(WsMessage::Binary(Bytes::clone(message))).await;
     }
-    let mut start = 0;
-    while start < message.len() {
-        let end = (start + fragment).min(message.len());
-        let opcode = if start == 0 {
-            OpCode::Data(Data::Binary)
-        } else {
-            OpCode::Data(Data::Continue)
-        };
-        let frame = Frame::message(message.slice(start..end), opcode, end == message.len());
-        sink.feed(WsMessage::Frame(frame)).await?;
-        start = end;
-    }
+    sink.flush().await?;
+    passed.binary(message);
     Ok(())
 }
 
@@ -98,6 +93,7 @@ pub fn run(
     // Bytes read, and how many had been when the last whole message came: more since
     // then, at two pings in a row, is a message that takes too long to arrive.
     let read = socket.get_ref().read_count();
+    let passed = socket.get_ref().passed();
     let mut read_by_last_message = 0u64;
     let mut unfinished_at_last_ping = false;
     let (mut sink, mut stream) = socket.split();
@@ -173,10 +169,10 @@ pub fn run(
                     // Whatever else is queued goes out with it: one write and one flush
                     // for a burst, not one per message.
                     let send = async {
-                        feed(&mut sink, &message, fragment).await?;
+                        feed(&mut sink, &passed, &message, fragment).await?;
                         for _ in 1..WRITE_BATCH {
                             let Some(message) = mailbox.try_take() else { break };
-                            feed(&mut sink, &message, fragment).await?;
+                            feed(&mut sink, &passed, &message, fragment).await?;
                         }
                         sink.flush().await
                     };
@@ -216,7 +212,10 @@ pub fn run(
         };
 
         Box::pin(rooms.leave(&room, connection)).await;
-        Box::pin(close(sink, stream, &mailbox, reason, limits, fragment)).await;
+        Box::pin(close(
+            sink, stream, &mailbox, reason, limits, &passed, fragment,
+        ))
+        .await;
     }
 }
 
@@ -236,6 +235,7 @@ async fn close(
     mailbox: &Receiver,
     reason: Option<CloseReason>,
     limits: &Limits,
+    passed: &Passed,
     fragment: usize,
 ) {
     if let Some(reason) = reason {
@@ -247,7 +247,7 @@ async fn close(
         // out first.
         let goodbye = async {
             while let Some(message) = mailbox.try_take() {
-                feed(&mut sink, &message, fragment).await?;
+                feed(&mut sink, passed, &message, fragment).await?;
             }
             sink.send(WsMessage::Close(Some(frame))).await
         };
