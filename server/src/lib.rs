@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod doctor;
 pub mod error;
 pub mod listen;
 pub mod state;

@@ -1,5 +1,5 @@
-//! `roundtable`: run the server, manage chair accounts, or delete conferences closed
-//! long ago.
+//! `roundtable`: run the server, manage chair accounts, check stored documents, or
+//! delete conferences closed long ago.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -53,6 +53,13 @@ enum Command {
     Chair {
         #[command(subcommand)]
         command: ChairCommand,
+    },
+    /// Replay stored documents and report any that do not load, depend on changes
+    /// they lack, have a hole in a client's changes, or disagree with their snapshot.
+    Doctor {
+        /// Only this conference's documents.
+        #[arg(long)]
+        conference: Option<uuid::Uuid>,
     },
     /// Delete every conference closed more than N days ago, with everything about it.
     Retention {
@@ -114,6 +121,7 @@ async fn main() -> std::process::ExitCode {
             closed_days,
             dry_run,
         } => retention(cli.data_dir, closed_days, dry_run).await,
+        Command::Doctor { conference } => doctor(cli.data_dir, conference).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -215,6 +223,40 @@ async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(),
             Err(format!("a chair with the email {email} already exists"))
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn doctor(data_dir: PathBuf, conference: Option<uuid::Uuid>) -> Result<(), String> {
+    let path = data_dir.join("roundtable.sqlite3");
+    if !path.exists() {
+        return Err(format!("there is no database at {}", path.display()));
+    }
+    let storage = Storage::open_sqlite(&path)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = roundtable_server::doctor::examine(
+        &storage,
+        conference.map(roundtable_shared::ConferenceId),
+    )
+    .await;
+    storage.close().await;
+    let (documents, findings) = result.map_err(|e| e.to_string())?;
+    for finding in &findings {
+        println!(
+            "{} ({} document): {}",
+            finding.conference,
+            finding.kind.as_str(),
+            finding.problem
+        );
+    }
+    if findings.is_empty() {
+        println!("{documents} document(s) examined: every one loads whole");
+        Ok(())
+    } else {
+        Err(format!(
+            "{documents} document(s) examined: {} problem(s)",
+            findings.len()
+        ))
     }
 }
 

@@ -606,6 +606,51 @@ impl Storage {
         Ok(StoredDocument { snapshot, updates })
     }
 
+    /// Every document that has anything stored (a snapshot or updates), in order.
+    pub async fn stored_documents(&self) -> Result<Vec<(ConferenceId, DocumentKind)>> {
+        let rows = sqlx::query(
+            "SELECT conference_id, document FROM document_updates
+             UNION SELECT conference_id, document FROM document_snapshots
+             ORDER BY conference_id, document",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: String = row.get("conference_id");
+                let kind: String = row.get("document");
+                let conference = id
+                    .parse()
+                    .map(ConferenceId)
+                    .map_err(|_| StorageError::Corrupt(format!("conference id {id:?}")))?;
+                let kind = DocumentKind::parse(&kind)
+                    .ok_or_else(|| StorageError::Corrupt(format!("document kind {kind:?}")))?;
+                Ok((conference, kind))
+            })
+            .collect()
+    }
+
+    /// A document's whole log of updates, from the first (the log is kept after a
+    /// snapshot: it records who made each change).
+    pub async fn document_log(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+    ) -> Result<Vec<(i64, Vec<u8>)>> {
+        let rows = sqlx::query(
+            "SELECT seq, data FROM document_updates
+             WHERE conference_id = ? AND document = ? ORDER BY seq",
+        )
+        .bind(conference.to_string())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get::<i64, _>("seq"), row.get::<Vec<u8>, _>("data")))
+            .collect())
+    }
+
     /// Appends one update to the log. Returns once it is committed to disk.
     pub async fn append_update(
         &self,

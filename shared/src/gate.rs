@@ -52,6 +52,25 @@ pub enum Verdict {
     Spoiled(Option<Refusal>),
 }
 
+/// Where a document holds a client's changes after a hole in them (a range it skipped,
+/// as yrs does when changes arrive ahead of earlier ones): the client and the clock.
+/// What fills such a hole later does not land the same way on every replica, so the
+/// gate never admits an update that would leave one.
+pub fn first_hole<T: ReadTxn>(txn: &T) -> Option<(yrs::block::ClientID, u32)> {
+    use yrs::block::BlockView;
+    for (client, end) in txn.state_vector().iter() {
+        let mut clock = 0;
+        while clock < *end {
+            match txn.block(&yrs::ID::new(*client, clock)) {
+                Some(BlockView::Item(item)) => clock = item.id().clock + item.len(),
+                Some(BlockView::GC(range)) => clock = range.clock + range.len,
+                Some(BlockView::Skip(_)) | None => return Some((*client, clock)),
+            }
+        }
+    }
+    None
+}
+
 /// Why stored updates could not be made into a document.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {

@@ -2,6 +2,7 @@
 //! over real HTTP and WebSocket connections.
 
 mod access;
+mod doctor;
 mod helpers;
 mod http;
 mod limits;

@@ -187,7 +187,15 @@ async fn a_conference_nobody_is_in_is_unloaded_and_reloads_intact() {
     let (nurse_id, nurse_token) = &people[0];
     let mut nurse = app.connect(&conf, nurse_token).await;
     add_item(&mut nurse, "kept", nurse_id, "Kept while nobody is here").await;
-    nurse.wait_until(has_item("kept")).await;
+    // Confirmed as saved before the nurse leaves: a socket dropped with messages
+    // unread is reset, and the server may never read what was sent just before.
+    nurse
+        .send(Message::Custom(
+            roundtable_shared::protocol::SAVED,
+            roundtable_shared::protocol::encode_saved(1),
+        ))
+        .await;
+    nurse.wait_until(|c| c.saved.contains(&1)).await;
     assert_eq!(app.rooms().open_count().await, 1);
     drop(nurse);
     let until = std::time::Instant::now() + crate::helpers::DEADLINE;

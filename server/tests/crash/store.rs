@@ -52,28 +52,10 @@ pub async fn load(database: &Path, conference: &str) -> Doc {
         txn.store().pending_update().is_some() || txn.store().pending_ds().is_some()
     };
     assert!(!pending, "the stored document depends on updates it lacks");
-    if let Some((client, clock)) = hole(&doc) {
+    if let Some((client, clock)) = roundtable_shared::gate::first_hole(&doc.transact()) {
         panic!("the stored document has a hole in the changes of {client} at {clock}");
     }
     doc
-}
-
-/// Where the document holds a client's changes after a hole (a range it skipped): what
-/// fills the hole later would not land the same way on every replica.
-fn hole(doc: &Doc) -> Option<(ClientID, u32)> {
-    use yrs::block::BlockView;
-    let txn = doc.transact();
-    for (client, end) in txn.state_vector().iter() {
-        let mut clock = 0;
-        while clock < *end {
-            match txn.block(&yrs::ID::new(*client, clock)) {
-                Some(BlockView::Item(item)) => clock = item.id().clock + item.len(),
-                Some(BlockView::GC(range)) => clock = range.clock + range.len,
-                Some(BlockView::Skip(_)) | None => return Some((*client, clock)),
-            }
-        }
-    }
-    None
 }
 
 /// What `update` holds that the document of `stored` lacks, if anything: content it
