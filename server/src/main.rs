@@ -226,14 +226,17 @@ async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(),
     }
 }
 
-async fn doctor(data_dir: PathBuf, conference: Option<uuid::Uuid>) -> Result<(), String> {
+/// Opens the database in `data_dir`, which must be there already.
+async fn open_existing(data_dir: &std::path::Path) -> Result<Storage, String> {
     let path = data_dir.join("roundtable.sqlite3");
     if !path.exists() {
         return Err(format!("there is no database at {}", path.display()));
     }
-    let storage = Storage::open_sqlite(&path)
-        .await
-        .map_err(|e| e.to_string())?;
+    Storage::open_sqlite(&path).await.map_err(|e| e.to_string())
+}
+
+async fn doctor(data_dir: PathBuf, conference: Option<uuid::Uuid>) -> Result<(), String> {
+    let storage = open_existing(&data_dir).await?;
     let result = roundtable_server::doctor::examine(
         &storage,
         conference.map(roundtable_shared::ConferenceId),
@@ -261,13 +264,7 @@ async fn doctor(data_dir: PathBuf, conference: Option<uuid::Uuid>) -> Result<(),
 }
 
 async fn retention(data_dir: PathBuf, closed_days: u32, dry_run: bool) -> Result<(), String> {
-    let path = data_dir.join("roundtable.sqlite3");
-    if !path.exists() {
-        return Err(format!("there is no database at {}", path.display()));
-    }
-    let storage = Storage::open_sqlite(&path)
-        .await
-        .map_err(|e| e.to_string())?;
+    let storage = open_existing(&data_dir).await?;
     let cutoff = now_ms() - i64::from(closed_days) * 24 * 60 * 60 * 1000;
     let result = storage.delete_closed_before(cutoff, dry_run).await;
     storage.close().await;

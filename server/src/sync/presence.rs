@@ -82,34 +82,29 @@ impl Presence {
 
     /// Removes every state of `connection`; returns their removal, to relay.
     pub fn drop_connection(&mut self, connection: u64) -> Changed {
-        let gone: Vec<(ClientID, u32)> = self
-            .states
-            .iter()
-            .filter(|(_, p)| p.connection == connection)
-            .map(|(id, p)| (*id, p.clock))
-            .collect();
-        gone.into_iter()
-            .map(|(id, clock)| {
-                self.states.remove(&id);
-                (id, clock.saturating_add(1), Arc::from("null"))
-            })
-            .collect()
+        self.remove_where(|p| p.connection == connection)
     }
 
     /// Removes every state not renewed within `timeout`, as a client that vanished
     /// leaves its state; returns their removal, to relay.
     pub fn expire(&mut self, timeout: Duration) -> Changed {
         let now = Instant::now();
-        let gone: Vec<(ClientID, u32)> = self
+        self.remove_where(|p| now.saturating_duration_since(p.renewed) > timeout)
+    }
+
+    /// Removes the states `gone` picks; returns their removal (a newer clock and
+    /// `null`), to relay.
+    fn remove_where(&mut self, gone: impl Fn(&State) -> bool) -> Changed {
+        let ids: Vec<ClientID> = self
             .states
             .iter()
-            .filter(|(_, p)| now.saturating_duration_since(p.renewed) > timeout)
-            .map(|(id, p)| (*id, p.clock))
+            .filter(|(_, p)| gone(p))
+            .map(|(id, _)| *id)
             .collect();
-        gone.into_iter()
-            .map(|(id, clock)| {
-                self.states.remove(&id);
-                (id, clock.saturating_add(1), Arc::from("null"))
+        ids.into_iter()
+            .filter_map(|id| {
+                let state = self.states.remove(&id)?;
+                Some((id, state.clock.saturating_add(1), Arc::from("null")))
             })
             .collect()
     }
