@@ -630,6 +630,33 @@ impl Storage {
             .collect()
     }
 
+    /// How many bytes of a document's log each participant's updates take.
+    pub async fn bytes_by_sender(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+    ) -> Result<Vec<(ParticipantId, usize)>> {
+        let rows = sqlx::query(
+            "SELECT participant_id, SUM(LENGTH(data)) AS bytes FROM document_updates
+             WHERE conference_id = ? AND document = ? AND participant_id IS NOT NULL
+             GROUP BY participant_id",
+        )
+        .bind(conference.to_string())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: String = row.get("participant_id");
+                let bytes: i64 = row.get("bytes");
+                let participant = id
+                    .parse()
+                    .map_err(|_| StorageError::Corrupt(format!("participant id {id:?}")))?;
+                Ok((participant, usize::try_from(bytes).unwrap_or(usize::MAX)))
+            })
+            .collect()
+    }
+
     /// A document's whole log of updates, from the first (the log is kept after a
     /// snapshot: it records who made each change).
     pub async fn document_log(

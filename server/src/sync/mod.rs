@@ -28,6 +28,9 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Largest document (snapshot plus log since), in bytes.
     pub max_document_bytes: usize,
+    /// The most one participant's updates to one document may take, in bytes, so that
+    /// nobody can fill a conference's document alone. Deleting is always allowed.
+    pub max_participant_bytes: usize,
     /// Messages queued for one connection before it is dropped as too slow.
     pub outgoing_queue: usize,
     /// Presence entries one connection may hold.
@@ -77,6 +80,7 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 1024 * 1024,
             max_document_bytes: 32 * 1024 * 1024,
+            max_participant_bytes: 8 * 1024 * 1024,
             outgoing_queue: 512,
             awareness_clients_per_connection: 4,
             max_presence_bytes: 8 * 1024,

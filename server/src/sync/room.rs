@@ -40,7 +40,10 @@ use crate::storage::{Storage, StorageError};
 pub type RoomKey = (ConferenceId, DocumentKind);
 
 /// Why an update is refused when the conference's document has no room left.
-const FULL: &str = "this conference's document is full";
+const FULL: &str = "this conference's document is full: the chair can still delete";
+/// Why an update is refused when its sender has written as much as one person may.
+const PERSON_FULL: &str =
+    "you have written as much into this conference as one person may: ask the chair";
 
 /// Updates one connection may have held back at once, waiting for what they build on.
 const HELD_UPDATES: usize = 64;
@@ -94,6 +97,8 @@ pub(super) struct Document {
     next_seq: i64,
     pub(super) since_snapshot: usize,
     stored_bytes: usize,
+    /// What each participant's stored updates take.
+    bytes_by_sender: HashMap<ParticipantId, usize>,
 }
 
 pub(super) struct RoomState {
@@ -146,11 +151,17 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
         .collect();
     let stored_bytes = parts.iter().map(|p| p.len()).sum();
     let gate = Gate::load(parts).map_err(|e| StorageError::Corrupt(format!("{e} in {}", key.0)))?;
+    let bytes_by_sender = storage
+        .bytes_by_sender(key.0, key.1)
+        .await?
+        .into_iter()
+        .collect();
     Ok(Document {
         gate,
         next_seq,
         since_snapshot: stored.updates.len(),
         stored_bytes,
+        bytes_by_sender,
     })
 }
 
@@ -500,8 +511,20 @@ impl Room {
             return Step::Done(Outcome::Applied);
         };
         let unstored: usize = accepted.iter().map(|a| a.update.len()).sum();
-        if state.document.stored_bytes + unstored + update.len() > limits.max_document_bytes {
-            return Step::Done(self.refuse(state, connection, FULL.into()));
+        let over_document =
+            state.document.stored_bytes + unstored + update.len() > limits.max_document_bytes;
+        let mine: usize = accepted
+            .iter()
+            .filter(|a| a.sender == peer.participant)
+            .map(|a| a.update.len())
+            .sum();
+        let stored = state.document.bytes_by_sender.get(&peer.participant);
+        let over_person =
+            stored.copied().unwrap_or(0) + mine + update.len() > limits.max_participant_bytes;
+        // Room is kept for deleting: an update that only deletes is always taken.
+        if (over_document || over_person) && !only_deletes(update) {
+            let why = if over_document { FULL } else { PERSON_FULL };
+            return Step::Done(self.refuse(state, connection, why.into()));
         }
         let sender = Sender {
             participant: peer.participant,
@@ -696,6 +719,7 @@ impl Room {
             state.document.next_seq += 1;
             state.document.since_snapshot += 1;
             state.document.stored_bytes += a.update.len();
+            *state.document.bytes_by_sender.entry(a.sender).or_default() += a.update.len();
             let relay = encode(&Message::Sync(SyncMessage::Update(a.update)));
             broadcast(state, Some(a.connection), relay);
             if let Some(answer) = a.answer {
@@ -850,6 +874,16 @@ fn answer_saved(state: &mut RoomState) {
                 .post(encode(&Message::Custom(protocol::SAVED, data)));
         }
     }
+}
+
+/// Whether an update carries no new content, only deletions (it may also carry what
+/// the document has already, as a reconnecting client's does).
+fn only_deletes(update: &[u8]) -> bool {
+    use yrs::updates::decoder::Decode;
+    std::panic::catch_unwind(|| yrs::Update::decode_v1(update))
+        .ok()
+        .and_then(Result::ok)
+        .is_some_and(|u| u.blocks().next().is_none())
 }
 
 pub(super) fn broadcast(state: &mut RoomState, except: Option<u64>, message: Outgoing) {

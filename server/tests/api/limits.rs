@@ -473,3 +473,71 @@ async fn a_message_that_never_finishes_arriving_is_not_held_for_long() {
     );
     t.others_still_sync().await;
 }
+
+/// Types `chunk` at the end of item `id`'s text, as one update.
+async fn type_chunk(client: &mut SyncClient, id: &'static str, chunk: &str) {
+    client
+        .edit(|txn| {
+            let board = roundtable_shared::doc::Board::in_txn(txn);
+            let len = board.text(txn, id).map_or(0, |t| yrs::Text::len(&t, txn));
+            board.insert_text(txn, id, len, chunk);
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn nobody_fills_a_conference_alone_and_a_full_one_can_still_be_cleared() {
+    let app = TestApp::spawn_with(Limits {
+        max_document_bytes: 64 * 1024,
+        max_participant_bytes: 40 * 1024,
+        ..Limits::default()
+    })
+    .await;
+    let mut t = three(&app).await;
+    let filler_id = {
+        // The misbehaving professional's own participant id, from the roster.
+        let roster = roundtable_shared::doc::read_roster(&yrs::Transact::transact(&t.watcher.doc));
+        roster
+            .into_iter()
+            .find(|p| p.name == "Kim Police")
+            .expect("Kim is on the roster")
+            .id
+            .to_string()
+    };
+    let mut filler = app.connect(&t.conf, &t.misbehaving_token).await;
+    add_item(&mut filler, "filler", &filler_id, "x").await;
+    let chunk = "y".repeat(4 * 1024);
+    for _ in 0..12 {
+        type_chunk(&mut filler, "filler", &chunk).await;
+    }
+    filler.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(
+        filler.refusals[0],
+        "you have written as much into this conference as one person may: ask the chair"
+    );
+
+    // Others still write, until the document itself is full.
+    add_item(&mut t.writer, "minutes", &t.writer_id, "z").await;
+    for _ in 0..12 {
+        type_chunk(&mut t.writer, "minutes", &chunk).await;
+    }
+    t.writer.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(
+        t.writer.refusals[0],
+        "this conference's document is full: the chair can still delete"
+    );
+
+    // Deleting is still taken, and reaches the others.
+    t.writer.settle(Duration::from_millis(200)).await;
+    let refused = t.writer.refusals.len();
+    t.writer
+        .edit(|txn| {
+            roundtable_shared::doc::Board::in_txn(txn).delete_item(txn, "filler");
+        })
+        .await;
+    t.watcher
+        .wait_until(|c| !c.board().iter().any(|i| i.id == "filler"))
+        .await;
+    t.writer.settle(Duration::from_millis(100)).await;
+    assert_eq!(t.writer.refusals.len(), refused, "{:?}", t.writer.refusals);
+}
