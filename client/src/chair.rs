@@ -41,7 +41,7 @@ pub fn ChairTools(conference_id: String, room_code: String) -> impl IntoView {
 /// Moves the meeting to another stage.
 #[component]
 fn PhaseControl(conference_id: String) -> impl IntoView {
-    let context = expect_context::<crate::board::BoardContext>();
+    let context = expect_context::<crate::board::context::BoardContext>();
     let current = Memo::new(move |_| context.snapshot.with(|s| s.phase));
     let chosen = RwSignal::new(String::new());
     let (problem, set_problem) = signal(None::<String>);

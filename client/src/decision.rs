@@ -10,7 +10,7 @@ use roundtable_shared::model::{Category, Decision, Role};
 use roundtable_shared::record::{AgencyView, Attendance, DecisionEntry, Dissent};
 
 use crate::api;
-use crate::board::BoardContext;
+use crate::board::context::BoardContext;
 
 /// A decision in words, e.g. "Child protection plan: neglect, emotional abuse".
 pub fn decision_words(decision: &Decision) -> String {

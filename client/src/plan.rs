@@ -12,7 +12,7 @@ use roundtable_shared::permissions;
 use roundtable_shared::plan::{self, ACTIONS, BOTTOM_LINES, CONTINGENCY, DANGERS, Plan};
 use yrs::{GetString, ReadTxn, Text, TextRef};
 
-use crate::board::BoardContext;
+use crate::board::context::BoardContext;
 use crate::text::splice;
 
 /// Where a text of the plan lives.

@@ -11,7 +11,7 @@ use roundtable_shared::Role;
 use roundtable_shared::scale::{ScaleEntry, ScaleStatus, ScaleWording, Wording};
 
 use crate::api;
-use crate::board::BoardContext;
+use crate::board::context::BoardContext;
 
 /// "3 of 7 people have scored".
 pub fn scored_words(scored: u32, voters: usize) -> String {

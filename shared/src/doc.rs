@@ -159,6 +159,23 @@ impl SaidBy {
     }
 }
 
+/// A board entry as it is (after a transaction, when its changes are checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryNow {
+    pub is_map: bool,
+    pub author: Option<String>,
+}
+
+impl EntryNow {
+    /// An entry that is not an item.
+    pub fn not_an_item() -> EntryNow {
+        EntryNow {
+            is_map: false,
+            author: None,
+        }
+    }
+}
+
 /// A board item as read from the document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BoardItem {
@@ -367,16 +384,16 @@ impl Board {
     }
 
     /// The entry under `id` as it is now, for checking a transaction's changes.
-    pub fn entry_now<T: ReadTxn>(&self, txn: &T, id: &str) -> Option<crate::permissions::EntryNow> {
+    pub fn entry_now<T: ReadTxn>(&self, txn: &T, id: &str) -> Option<EntryNow> {
         match self.root.get(txn, id)? {
-            Out::YMap(map) => Some(crate::permissions::EntryNow {
+            Out::YMap(map) => Some(EntryNow {
                 is_map: true,
                 author: match map.get(txn, item::AUTHOR) {
                     Some(Out::Any(Any::String(s))) => Some(s.to_string()),
                     _ => None,
                 },
             }),
-            _ => Some(crate::permissions::EntryNow {
+            _ => Some(EntryNow {
                 is_map: false,
                 author: None,
             }),

@@ -63,22 +63,7 @@ pub fn may_change_item(role: Role, me: &str, author: Option<&str>) -> bool {
     changes_every_item(role) || (adds_items(role) && author == Some(me))
 }
 
-/// A board entry as it is after the transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EntryNow {
-    pub is_map: bool,
-    pub author: Option<String>,
-}
-
-impl EntryNow {
-    /// An entry that is not an item.
-    pub fn not_an_item() -> EntryNow {
-        EntryNow {
-            is_map: false,
-            author: None,
-        }
-    }
-}
+pub use crate::doc::EntryNow;
 
 /// Checks everything a transaction changed against what `role` may write. Asked of
 /// every transaction that changed the document, even when `changes` is empty: what

@@ -11,7 +11,7 @@ use roundtable_shared::doc::{Board, SaidBy};
 use roundtable_shared::model::Role;
 use yrs::{GetString, Text};
 
-use super::{BoardContext, short};
+use super::context::{BoardContext, short};
 use crate::text::splice;
 
 /// The current text of item `id` in the local copy of the document.
