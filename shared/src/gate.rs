@@ -95,14 +95,19 @@ impl Gate {
     pub fn load<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Result<Gate, LoadError> {
         let doc = doc::new_document();
         let recorder = ChangeRecorder::attach(&doc);
-        {
+        // yrs panics on some sequences of updates (in debug builds, on counters that
+        // would go below zero): a stored document it cannot take is one that does not
+        // load, not a crash.
+        let applied = catch_unwind(AssertUnwindSafe(|| {
             let mut txn = doc.transact_mut();
             for part in parts {
                 let update = Update::decode_v1(part).map_err(|_| LoadError::Undecodable)?;
                 txn.apply_update(update)
                     .map_err(|_| LoadError::Inapplicable)?;
             }
-        }
+            Ok(())
+        }));
+        applied.unwrap_or(Err(LoadError::Inapplicable))?;
         recorder.take();
         let authors = Board::new(&doc)
             .authors(&doc.transact())

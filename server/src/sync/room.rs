@@ -624,14 +624,30 @@ impl Room {
                             });
                         }
                     }
+                    Step::Done(Outcome::Malformed(why)) => {
+                        // Its answer went out when it was held: closing the connection
+                        // keeps a later "saved?" from being answered as if it were stored.
+                        self.close_connection(state, connection, why);
+                        return;
+                    }
                     Step::Done(_) => {}
                     Step::Spoiled(refusal) => {
                         self.spoiled(state, storage, limits, connection, refusal, accepted)
                             .await;
+                        self.close_connection(state, connection, NOT_AN_UPDATE);
+                        return;
                     }
                 }
             }
         }
+    }
+
+    /// Closes `connection` because something it sent was not a valid update.
+    fn close_connection(&self, state: &mut RoomState, connection: u64, why: &str) {
+        if let Some(c) = state.connections.get(&connection) {
+            c.mailbox.close(CloseReason::new(1007, why));
+        }
+        state.remove(connection);
     }
 
     /// Refuses what `connection` still holds back.
