@@ -35,8 +35,11 @@ pub struct Sender {
 /// What the gate decided about an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Applied to the document: store it, then relay it.
-    Accepted,
+    /// Applied to the document: store these bytes, then relay them. They are the
+    /// update as the document took it (re-encoded from what it integrated), not as
+    /// the client sent it: a replica that knows less or more than the server then
+    /// integrates it the same way.
+    Accepted(Vec<u8>),
     /// Nothing in it is new to the document; nothing was applied.
     Known,
     /// It builds on changes the document does not have, from this client (at least);
@@ -171,19 +174,20 @@ impl Gate {
             closed
         };
         let applied = catch_unwind(AssertUnwindSafe(|| {
-            self.doc.transact_mut().apply_update(decoded)
+            let mut txn = self.doc.transact_mut();
+            txn.apply_update(decoded).map(|()| txn.encode_update_v1())
         }));
         let observed = self.recorder.take();
-        if !matches!(applied, Ok(Ok(()))) {
+        let Ok(Ok(taken)) = applied else {
             return Verdict::Spoiled(None);
-        }
+        };
         // Even with nothing to report (a deletion nobody sees), it changed the document:
         // it is stored like any other.
         if let Err(refusal) = self.judge_applied(sender, &observed, closed) {
             return Verdict::Spoiled(Some(refusal));
         }
         self.remember_authors(&observed);
-        Verdict::Accepted
+        Verdict::Accepted(taken)
     }
 
     /// Checks what yrs reported an applied update changed, by the same rules.

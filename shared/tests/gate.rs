@@ -247,7 +247,7 @@ fn run(steps: Vec<Step>) {
         );
         let mut reset = false;
         match (&verdict, &expected) {
-            (Verdict::Accepted, Ok(true)) => server.accepted.push(update),
+            (Verdict::Accepted(taken), Ok(true)) => server.accepted.push(taken.clone()),
             (Verdict::Known, Ok(false)) => {}
             // Both refuse. The gate may name another of the update's faults first: it
             // also sees what yrs reports as no change (an item added and deleted again).
@@ -270,7 +270,7 @@ fn run(steps: Vec<Step>) {
             _ => panic!("gate: {verdict:?}, reference: {expected:?}"),
         }
         // What was held back may be complete now.
-        if matches!(verdict, Verdict::Accepted) {
+        if matches!(verdict, Verdict::Accepted(_)) {
             let waiting = std::mem::take(&mut held[person]);
             for update in waiting {
                 let retry = server.gate.admit(
@@ -281,7 +281,7 @@ fn run(steps: Vec<Step>) {
                     &update,
                 );
                 match retry {
-                    Verdict::Accepted => server.accepted.push(update),
+                    Verdict::Accepted(taken) => server.accepted.push(taken),
                     Verdict::Incomplete(_) => held[person].push(update),
                     _ => {}
                 }

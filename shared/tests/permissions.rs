@@ -86,13 +86,13 @@ impl Fixture {
             &update,
         );
         let judged = match &verdict {
-            Verdict::Accepted | Verdict::Known => Ok(()),
+            Verdict::Accepted(_) | Verdict::Known => Ok(()),
             Verdict::Refused(refusal) => Err(refusal.clone()),
             other => panic!("the gate said {other:?} where the reference said {reference:?}"),
         };
         assert_eq!(judged, reference, "the gate and the reference disagree");
-        if verdict == Verdict::Accepted {
-            self.accepted.push(update);
+        if let Verdict::Accepted(taken) = verdict {
+            self.accepted.push(taken);
         }
         judged
     }

@@ -228,8 +228,8 @@ struct Accepted {
 
 /// What the gate came to, as the room acts on it.
 enum Step {
-    /// Applied in memory; the sender's.
-    Accepted(ParticipantId),
+    /// Applied in memory; the sender's, and the update as the document took it.
+    Accepted(ParticipantId, Vec<u8>),
     /// It builds on what the server lacks (from this client): to be held.
     Incomplete(yrs::block::ClientID),
     /// Answered: refused, malformed, or nothing new.
@@ -459,11 +459,11 @@ impl Room {
             answer,
         } = waiting;
         match self.admit(state, limits, connection, &update, accepted) {
-            Step::Accepted(sender) => {
+            Step::Accepted(sender, taken) => {
                 accepted.push(Accepted {
                     connection,
                     sender,
-                    update,
+                    update: taken,
                     answer: Some(answer),
                 });
                 self.retry_held(state, storage, limits, connection, accepted)
@@ -531,7 +531,7 @@ impl Room {
             role: peer.role,
         };
         match state.document.gate.admit(sender, update) {
-            Verdict::Accepted => Step::Accepted(peer.participant),
+            Verdict::Accepted(taken) => Step::Accepted(peer.participant, taken),
             Verdict::Known => Step::Done(Outcome::Applied),
             Verdict::Incomplete(client) => Step::Incomplete(client),
             Verdict::Refused(refusal) => {
@@ -606,10 +606,10 @@ impl Room {
             }
             for held in ready {
                 match self.admit(state, limits, connection, &held.update, accepted) {
-                    Step::Accepted(sender) => accepted.push(Accepted {
+                    Step::Accepted(sender, taken) => accepted.push(Accepted {
                         connection,
                         sender,
-                        update: held.update,
+                        update: taken,
                         answer: None,
                     }),
                     Step::Incomplete(client) => {
