@@ -528,7 +528,11 @@ impl Edits {
         for r in 0..self.replicas.len() {
             if self.replicas[r].refused {
                 let seat = self.replicas[r].seat;
-                let client_id = self.replicas[r].doc.client_id().get();
+                // A new client id, as the browser takes for its new copy: the old one's
+                // changes the server never took are gone with the old copy, and a
+                // client id must not stand for two different changes at one clock.
+                let old = self.replicas[r].doc.client_id().get();
+                let client_id = (old + (1 << 32)) % (1 << 50);
                 let state = fixture.server_state(server, seat).await;
                 self.replicas[r] = Replica::new(seat, client_id, false, &state);
             }
