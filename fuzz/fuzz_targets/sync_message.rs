@@ -495,6 +495,14 @@ impl Edits {
         for frame in frames {
             self.deliver(fixture, server, r, &frame).await;
         }
+        if how % 6 >= 4 {
+            // What it sent is not what its copy holds: the server may have taken it
+            // (at once, or once what it builds on arrived), and this copy no longer
+            // matches the server's. A client that did this starts again from the
+            // server's document.
+            self.replicas[r].refused = true;
+            self.receive_queued(fixture, server).await;
+        }
     }
 
     async fn deliver(&mut self, fixture: &mut Fixture, server: &Server, r: usize, frame: &[u8]) {
