@@ -79,8 +79,6 @@ struct Held {
     bytes: usize,
     /// The client has been asked (with a sync step 1) for what the server lacks.
     asked: bool,
-    /// "Saved?" questions asked after a held update, answered once none is held.
-    saved: Vec<Vec<u8>>,
 }
 
 /// An update held back, and what it waits for: more of this client's changes than the
@@ -89,6 +87,8 @@ struct HeldUpdate {
     update: Vec<u8>,
     client: yrs::block::ClientID,
     clock: u32,
+    /// Held while handling the connection's latest update.
+    fresh: bool,
 }
 
 /// A document as loaded from storage, with what the server keeps beside it.
@@ -352,19 +352,17 @@ impl Room {
             }
             Message::Custom(protocol::SAVED, data) => {
                 // Earlier messages from this connection have been handled (and their
-                // updates stored) before this one is read: answering says so, unless
-                // one of them is held, waiting for what it builds on.
+                // updates stored) before this one is read: answering says so. One still
+                // held, waiting for what it builds on, is refused first: the client
+                // asks after it, so it has sent what it had.
                 if protocol::decode_saved(&data).is_none() {
                     return Outcome::Malformed("a saved question must carry a number");
                 }
                 let mut state = self.state.lock().await;
-                if let Some(c) = state.connections.get_mut(&connection) {
-                    if c.held.updates.is_empty() {
-                        c.mailbox
-                            .post(encode(&Message::Custom(protocol::SAVED, data)));
-                    } else {
-                        c.held.saved.push(data);
-                    }
+                self.give_up_held(&mut state, connection, true);
+                if let Some(c) = state.connections.get(&connection) {
+                    c.mailbox
+                        .post(encode(&Message::Custom(protocol::SAVED, data)));
                 }
                 Outcome::Applied
             }
@@ -437,7 +435,6 @@ impl Room {
             }
             self.store_and_relay(state, &storage, &limits, accepted)
                 .await;
-            answer_saved(state);
             turn.finished = true;
         }
     }
@@ -458,6 +455,12 @@ impl Room {
             sync_reply,
             answer,
         } = waiting;
+        // What was held before this message gets this one to complete it.
+        if let Some(c) = state.connections.get_mut(&connection) {
+            for held in &mut c.held.updates {
+                held.fresh = false;
+            }
+        }
         match self.admit(state, limits, connection, &update, accepted) {
             Step::Accepted(sender, taken) => {
                 accepted.push(Accepted {
@@ -482,11 +485,10 @@ impl Room {
                 let _ = answer.send(outcome);
             }
         }
-        if sync_reply {
-            // The client has sent everything it has that the server lacked: what it
-            // still holds back builds on changes it does not have either.
-            self.give_up_held(state, connection);
-        }
+        // Held before this update and not completed by it, or held at all once the
+        // client has sent everything it has that the server lacked (a sync step 2):
+        // it builds on changes the client does not have either.
+        self.give_up_held(state, connection, sync_reply);
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -570,6 +572,7 @@ impl Room {
             update,
             client,
             clock,
+            fresh: true,
         });
         if !held.asked {
             held.asked = true;
@@ -621,6 +624,7 @@ impl Room {
                                 update: held.update,
                                 client,
                                 clock,
+                                fresh: held.fresh,
                             });
                         }
                     }
@@ -650,18 +654,21 @@ impl Room {
         state.remove(connection);
     }
 
-    /// Refuses what `connection` still holds back.
-    fn give_up_held(&self, state: &mut RoomState, connection: u64) {
+    /// Refuses what `connection` held before its last message (or, with `all`,
+    /// everything it holds).
+    fn give_up_held(&self, state: &mut RoomState, connection: u64, all: bool) {
         let Some(c) = state.connections.get_mut(&connection) else {
             return;
         };
+        let before = c.held.updates.len();
+        c.held.updates.retain(|held| held.fresh && !all);
+        c.held.bytes = c.held.updates.iter().map(|h| h.update.len()).sum();
         if c.held.updates.is_empty() {
-            return;
+            c.held.asked = false;
         }
-        c.held.updates.clear();
-        c.held.bytes = 0;
-        c.held.asked = false;
-        self.refuse(state, connection, Refusal::Incomplete.to_string());
+        if c.held.updates.len() < before {
+            self.refuse(state, connection, Refusal::Incomplete.to_string());
+        }
     }
 
     /// After the gate admitted an update that must not stay (yrs failed partway, or
@@ -712,10 +719,6 @@ impl Room {
             self.restore(state, storage).await;
             for a in accepted {
                 self.refuse(state, a.connection, protocol::NOT_SAVED.into());
-                if let Some(c) = state.connections.get_mut(&a.connection) {
-                    // Its connection closes: nothing it asked is answered yes.
-                    c.held.saved.clear();
-                }
                 match a.answer {
                     Some(answer) => {
                         let _ = answer.send(Outcome::NotStored);
@@ -873,22 +876,6 @@ impl Room {
 
     pub async fn connection_count(&self) -> usize {
         self.state.lock().await.connections.len()
-    }
-}
-
-/// Answers the "saved?" questions that waited for held updates, on connections that
-/// hold none now: what those updates came to (stored, or refused) is settled, and
-/// everything this turn accepted is stored.
-fn answer_saved(state: &mut RoomState) {
-    for c in state.connections.values_mut() {
-        if !c.held.updates.is_empty() {
-            continue;
-        }
-        c.held.asked = false;
-        for data in std::mem::take(&mut c.held.saved) {
-            c.mailbox
-                .post(encode(&Message::Custom(protocol::SAVED, data)));
-        }
     }
 }
 
