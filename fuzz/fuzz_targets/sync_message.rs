@@ -168,8 +168,8 @@ impl Fixture {
             .receive(server.storage(), server.limits(), connection, frame)
             .await;
         // The server catches a panic in yrs while it reads or applies an update, and
-        // answers that the message is malformed; or, for an update it had held back
-        // and applies now, closes the connection that sent it (1007).
+        // answers that the message is malformed (or closes the connection that sent
+        // it, 1007).
         let closed = self.connections.closed();
         let sender_closed_invalid = closed
             .as_ref()
@@ -496,9 +496,8 @@ impl Edits {
             self.deliver(fixture, server, r, &frame).await;
         }
         if how % 6 >= 4 {
-            // What it sent is not what its copy holds: the server may have taken it
-            // (at once, or once what it builds on arrived), and this copy no longer
-            // matches the server's. A client that did this starts again from the
+            // What it sent is not what its copy holds: the server may have taken it,
+            // and this copy no longer matches the server's. A client that did this starts again from the
             // server's document.
             self.replicas[r].refused = true;
             self.receive_queued(fixture, server).await;

@@ -10,9 +10,8 @@
 //!   write.
 //! - The gate decides before an update reaches the document: a refused update leaves the
 //!   document as it was, and only its sender hears of it.
-//! - An update that builds on changes the server does not have is held for its
-//!   connection, not applied, stored, relayed or confirmed, until they arrive; the
-//!   server asks the client for them with a sync step 1.
+//! - An update that builds on changes the server does not have is refused before any
+//!   of it is applied: nothing is stored that the document cannot take whole.
 //! - All changes to one room happen under its lock, so the stored order is the order
 //!   every client receives.
 //! - Nobody silently misses an update: a connection whose mailbox is full is closed and
@@ -45,9 +44,6 @@ const FULL: &str = "this conference's document is full: the chair can still dele
 const PERSON_FULL: &str =
     "you have written as much into this conference as one person may: ask the chair";
 
-/// Updates one connection may have held back at once, waiting for what they build on.
-const HELD_UPDATES: usize = 64;
-
 /// Who is on the other end of a connection, as the server knows them.
 #[derive(Debug, Clone)]
 pub struct Peer {
@@ -59,36 +55,12 @@ pub struct Peer {
 pub(super) struct Connection {
     pub(super) peer: Peer,
     pub(super) mailbox: mailbox::Sender,
-    held: Held,
 }
 
 impl Connection {
     pub(super) fn new(peer: Peer, mailbox: mailbox::Sender) -> Connection {
-        Connection {
-            peer,
-            mailbox,
-            held: Held::default(),
-        }
+        Connection { peer, mailbox }
     }
-}
-
-/// What a connection sent that waits for changes the server does not have yet.
-#[derive(Default)]
-struct Held {
-    updates: Vec<HeldUpdate>,
-    bytes: usize,
-    /// The client has been asked (with a sync step 1) for what the server lacks.
-    asked: bool,
-}
-
-/// An update held back, and what it waits for: more of this client's changes than the
-/// document had when it was held.
-struct HeldUpdate {
-    update: Vec<u8>,
-    client: yrs::block::ClientID,
-    clock: u32,
-    /// Held while handling the connection's latest update.
-    fresh: bool,
 }
 
 /// A document as loaded from storage, with what the server keeps beside it.
@@ -185,9 +157,6 @@ struct Queue {
 struct Waiting {
     connection: u64,
     update: Vec<u8>,
-    /// A sync step 2: the client's answer to the server's state vector, so it holds
-    /// everything the client has that the server lacks.
-    sync_reply: bool,
     answer: oneshot::Sender<Outcome>,
 }
 
@@ -222,16 +191,13 @@ struct Accepted {
     connection: u64,
     sender: ParticipantId,
     update: Vec<u8>,
-    /// `None` for an update that was held and answered then.
-    answer: Option<oneshot::Sender<Outcome>>,
+    answer: oneshot::Sender<Outcome>,
 }
 
 /// What the gate came to, as the room acts on it.
 enum Step {
     /// Applied in memory; the sender's, and the update as the document took it.
     Accepted(ParticipantId, Vec<u8>),
-    /// It builds on what the server lacks (from this client): to be held.
-    Incomplete(yrs::block::ClientID),
     /// Answered: refused, malformed, or nothing new.
     Done(Outcome),
     /// Applied, but it must not stay: the document is to be reloaded.
@@ -241,7 +207,7 @@ enum Step {
 /// What happened to an update a client sent.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Stored and relayed, already known, or held until what it builds on arrives.
+    /// Stored and relayed, or already known.
     Applied,
     /// Refused; the reason is sent to the sender only.
     Refused(String),
@@ -333,12 +299,8 @@ impl Room {
                 }
                 Outcome::Applied
             }
-            Message::Sync(SyncMessage::SyncStep2(update)) => {
-                self.client_update(storage, limits, connection, update, true)
-                    .await
-            }
-            Message::Sync(SyncMessage::Update(update)) => {
-                self.client_update(storage, limits, connection, update, false)
+            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                self.client_update(storage, limits, connection, update)
                     .await
             }
             Message::Awareness(update) => self.client_presence(limits, connection, update).await,
@@ -352,14 +314,11 @@ impl Room {
             }
             Message::Custom(protocol::SAVED, data) => {
                 // Earlier messages from this connection have been handled (and their
-                // updates stored) before this one is read: answering says so. One still
-                // held, waiting for what it builds on, is refused first: the client
-                // asks after it, so it has sent what it had.
+                // updates stored) before this one is read: answering says so.
                 if protocol::decode_saved(&data).is_none() {
                     return Outcome::Malformed("a saved question must carry a number");
                 }
-                let mut state = self.state.lock().await;
-                self.give_up_held(&mut state, connection, true);
+                let state = self.state.lock().await;
                 if let Some(c) = state.connections.get(&connection) {
                     c.mailbox
                         .post(encode(&Message::Custom(protocol::SAVED, data)));
@@ -383,7 +342,6 @@ impl Room {
         limits: &Limits,
         connection: u64,
         update: Vec<u8>,
-        sync_reply: bool,
     ) -> Outcome {
         let (answer, outcome) = oneshot::channel();
         let first = {
@@ -391,7 +349,6 @@ impl Room {
             queue.waiting.push(Waiting {
                 connection,
                 update,
-                sync_reply,
                 answer,
             });
             !std::mem::replace(&mut queue.combining, true)
@@ -439,8 +396,7 @@ impl Room {
         }
     }
 
-    /// Puts one waiting update through the gate, and what its connection held back
-    /// after it if it is accepted.
+    /// Puts one waiting update through the gate.
     async fn take_turn(
         &self,
         state: &mut RoomState,
@@ -452,29 +408,15 @@ impl Room {
         let Waiting {
             connection,
             update,
-            sync_reply,
             answer,
         } = waiting;
-        // What was held before this message gets this one to complete it.
-        if let Some(c) = state.connections.get_mut(&connection) {
-            for held in &mut c.held.updates {
-                held.fresh = false;
-            }
-        }
         match self.admit(state, limits, connection, &update, accepted) {
-            Step::Accepted(sender, taken) => {
-                accepted.push(Accepted {
-                    connection,
-                    sender,
-                    update: taken,
-                    answer: Some(answer),
-                });
-                self.retry_held(state, storage, limits, connection, accepted)
-                    .await;
-            }
-            Step::Incomplete(client) => {
-                let _ = answer.send(self.hold(state, limits, connection, update, client));
-            }
+            Step::Accepted(sender, taken) => accepted.push(Accepted {
+                connection,
+                sender,
+                update: taken,
+                answer,
+            }),
             Step::Done(outcome) => {
                 let _ = answer.send(outcome);
             }
@@ -485,10 +427,6 @@ impl Room {
                 let _ = answer.send(outcome);
             }
         }
-        // Held before this update and not completed by it, or held at all once the
-        // client has sent everything it has that the server lacked (a sync step 2):
-        // it builds on changes the client does not have either.
-        self.give_up_held(state, connection, sync_reply);
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -535,139 +473,17 @@ impl Room {
         match state.document.gate.admit(sender, update) {
             Verdict::Accepted(taken) => Step::Accepted(peer.participant, taken),
             Verdict::Known => Step::Done(Outcome::Applied),
-            Verdict::Incomplete(client) => Step::Incomplete(client),
+            // It builds on changes the server does not have: nothing of it is taken,
+            // and the client is told to send it with what it builds on.
+            Verdict::Incomplete(_) => {
+                Step::Done(self.refuse(state, connection, Refusal::Incomplete.to_string()))
+            }
             Verdict::Refused(refusal) => {
                 tracing::debug!(conference = %self.key.0, participant = %peer.participant, %refusal, "update refused");
                 Step::Done(self.refuse(state, connection, refusal.to_string()))
             }
             Verdict::Malformed(why) => Step::Done(Outcome::Malformed(why)),
             Verdict::Spoiled(refusal) => Step::Spoiled(refusal),
-        }
-    }
-
-    /// Holds back an update that builds on changes the server does not have, and asks
-    /// the client for them: a client answers a sync step 1 with everything it has that
-    /// the server lacks. Beyond what a connection may hold, it is refused.
-    fn hold(
-        &self,
-        state: &mut RoomState,
-        limits: &Limits,
-        connection: u64,
-        update: Vec<u8>,
-        client: yrs::block::ClientID,
-    ) -> Outcome {
-        let sv = state.document.gate.doc().transact().state_vector();
-        let clock = sv.get(&client);
-        let Some(c) = state.connections.get_mut(&connection) else {
-            return Outcome::Applied;
-        };
-        let held = &mut c.held;
-        if held.updates.len() >= HELD_UPDATES
-            || held.bytes + update.len() > limits.max_message_bytes
-        {
-            return self.refuse(state, connection, Refusal::Incomplete.to_string());
-        }
-        held.bytes += update.len();
-        held.updates.push(HeldUpdate {
-            update,
-            client,
-            clock,
-            fresh: true,
-        });
-        if !held.asked {
-            held.asked = true;
-            c.mailbox
-                .post(encode(&Message::Sync(SyncMessage::SyncStep1(sv))));
-        }
-        Outcome::Applied
-    }
-
-    /// Puts what `connection` held back through the gate again, after one of its
-    /// updates was accepted: those that wait for a client whose changes the document
-    /// now has more of.
-    async fn retry_held(
-        &self,
-        state: &mut RoomState,
-        storage: &Storage,
-        limits: &Limits,
-        connection: u64,
-        accepted: &mut Vec<Accepted>,
-    ) {
-        loop {
-            let sv = state.document.gate.doc().transact().state_vector();
-            let Some(c) = state.connections.get_mut(&connection) else {
-                return;
-            };
-            let (ready, waiting): (Vec<HeldUpdate>, Vec<HeldUpdate>) =
-                std::mem::take(&mut c.held.updates)
-                    .into_iter()
-                    .partition(|h| sv.get(&h.client) > h.clock);
-            c.held.bytes = waiting.iter().map(|h| h.update.len()).sum();
-            c.held.updates = waiting;
-            if ready.is_empty() {
-                return;
-            }
-            for held in ready {
-                match self.admit(state, limits, connection, &held.update, accepted) {
-                    Step::Accepted(sender, taken) => accepted.push(Accepted {
-                        connection,
-                        sender,
-                        update: taken,
-                        answer: None,
-                    }),
-                    Step::Incomplete(client) => {
-                        let doc = state.document.gate.doc();
-                        let clock = doc.transact().state_vector().get(&client);
-                        if let Some(c) = state.connections.get_mut(&connection) {
-                            c.held.bytes += held.update.len();
-                            c.held.updates.push(HeldUpdate {
-                                update: held.update,
-                                client,
-                                clock,
-                                fresh: held.fresh,
-                            });
-                        }
-                    }
-                    Step::Done(Outcome::Malformed(why)) => {
-                        // Its answer went out when it was held: closing the connection
-                        // keeps a later "saved?" from being answered as if it were stored.
-                        self.close_connection(state, connection, why);
-                        return;
-                    }
-                    Step::Done(_) => {}
-                    Step::Spoiled(refusal) => {
-                        self.spoiled(state, storage, limits, connection, refusal, accepted)
-                            .await;
-                        self.close_connection(state, connection, NOT_AN_UPDATE);
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Closes `connection` because something it sent was not a valid update.
-    fn close_connection(&self, state: &mut RoomState, connection: u64, why: &str) {
-        if let Some(c) = state.connections.get(&connection) {
-            c.mailbox.close(CloseReason::new(1007, why));
-        }
-        state.remove(connection);
-    }
-
-    /// Refuses what `connection` held before its last message (or, with `all`,
-    /// everything it holds).
-    fn give_up_held(&self, state: &mut RoomState, connection: u64, all: bool) {
-        let Some(c) = state.connections.get_mut(&connection) else {
-            return;
-        };
-        let before = c.held.updates.len();
-        c.held.updates.retain(|held| held.fresh && !all);
-        c.held.bytes = c.held.updates.iter().map(|h| h.update.len()).sum();
-        if c.held.updates.is_empty() {
-            c.held.asked = false;
-        }
-        if c.held.updates.len() < before {
-            self.refuse(state, connection, Refusal::Incomplete.to_string());
         }
     }
 
@@ -719,18 +535,7 @@ impl Room {
             self.restore(state, storage).await;
             for a in accepted {
                 self.refuse(state, a.connection, protocol::NOT_SAVED.into());
-                match a.answer {
-                    Some(answer) => {
-                        let _ = answer.send(Outcome::NotStored);
-                    }
-                    // Its answer went out when it was held: only closing the
-                    // connection keeps a later "saved?" from being answered yes.
-                    None => {
-                        if let Some(c) = state.connections.remove(&a.connection) {
-                            c.mailbox.close(CloseReason::new(1013, protocol::NOT_SAVED));
-                        }
-                    }
-                }
+                let _ = a.answer.send(Outcome::NotStored);
             }
             return;
         }
@@ -741,9 +546,7 @@ impl Room {
             *state.document.bytes_by_sender.entry(a.sender).or_default() += a.update.len();
             let relay = encode(&Message::Sync(SyncMessage::Update(a.update)));
             broadcast(state, Some(a.connection), relay);
-            if let Some(answer) = a.answer {
-                let _ = answer.send(Outcome::Applied);
-            }
+            let _ = a.answer.send(Outcome::Applied);
         }
         if state.document.since_snapshot >= limits.compact_every {
             compact(state, storage, self.key).await;

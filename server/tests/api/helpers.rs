@@ -297,9 +297,6 @@ pub struct SyncClient {
     pub presence_bytes: usize,
     /// Whether the server's state has arrived (its first SyncStep2).
     synced: bool,
-    /// Whether a sync step 1 from the server is answered with what it lacks, as every
-    /// y-protocols client does (tests that send raw frames turn it off).
-    pub answers_sync_step1: bool,
 }
 
 impl SyncClient {
@@ -321,7 +318,6 @@ impl SyncClient {
             saved: Vec::new(),
             presence_bytes: 0,
             synced: false,
-            answers_sync_step1: true,
         };
         let sv = client.doc.transact().state_vector();
         client.send(Message::Sync(SyncMessage::SyncStep1(sv))).await;
@@ -388,7 +384,6 @@ impl SyncClient {
                     self.presence_bytes += bytes.len();
                 }
                 match Message::decode_v1(&bytes).expect("server sends valid messages") {
-                    Message::Sync(SyncMessage::SyncStep1(_)) if !self.answers_sync_step1 => {}
                     Message::Sync(SyncMessage::SyncStep1(sv)) => {
                         let diff = self.doc.transact().encode_state_as_update_v1(&sv);
                         self.send(Message::Sync(SyncMessage::SyncStep2(diff))).await;

@@ -1,5 +1,6 @@
-//! Updates that arrive before what they build on: held back, never stored, relayed or
-//! confirmed as if they were complete.
+//! Updates that arrive before what they build on: refused before any of it is applied,
+//! never stored, relayed or confirmed as if they were complete; sent again with what
+//! they build on, they are taken.
 
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ fn two_updates(author: &str, state: &[u8]) -> (Vec<u8>, Vec<u8>) {
 }
 
 #[tokio::test]
-async fn an_update_sent_ahead_of_what_it_builds_on_waits_for_it_and_only_then_is_saved() {
+async fn an_update_sent_ahead_of_what_it_builds_on_is_refused_and_taken_once_sent_with_it() {
     let mut app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
     let (conf, people) = app
@@ -59,33 +60,28 @@ async fn an_update_sent_ahead_of_what_it_builds_on_waits_for_it_and_only_then_is
     let mut nurse = app.connect(&conf, nurse_token).await;
     let mut parent = app.connect(&conf, parent_token).await;
 
-    // The nurse's replica makes both updates, but the second reaches the server first,
-    // followed by a "saved?" question. (This client sends raw frames: it does not
-    // answer the server's request for what is missing.)
-    nurse.answers_sync_step1 = false;
+    // The nurse's replica makes both updates, but the second reaches the server first.
     let (first, second) = two_updates(nurse_id, &nurse.state());
     nurse
         .send(Message::Sync(SyncMessage::Update(second.clone())))
         .await;
+    nurse.wait_until(|c| !c.refusals.is_empty()).await;
+    assert_eq!(
+        nurse.refusals,
+        [roundtable_shared::permissions::Refusal::Incomplete.to_string()]
+    );
+    parent.settle(Duration::from_millis(200)).await;
+    assert!(parent.board().is_empty(), "{:?}", parent.board());
+
+    // Sent again with what it builds on, both are stored, relayed and confirmed.
+    for update in [first, second] {
+        nurse.send(Message::Sync(SyncMessage::Update(update))).await;
+    }
     nurse
         .send(Message::Custom(protocol::SAVED, protocol::encode_saved(1)))
         .await;
-    // The server cannot place the words yet: nobody sees them and nothing is
-    // confirmed.
-    parent.settle(Duration::from_millis(300)).await;
-    assert!(parent.board().is_empty(), "{:?}", parent.board());
-    nurse.settle(Duration::from_millis(100)).await;
-    assert!(
-        nurse.saved.is_empty(),
-        "confirmed before it could be stored"
-    );
-    assert!(nurse.refusals.is_empty(), "{:?}", nurse.refusals);
-
-    // The first arrives: both are stored, then relayed and confirmed.
-    nurse.send(Message::Sync(SyncMessage::Update(first))).await;
     nurse.wait_until(|c| c.saved.contains(&1)).await;
-    assert!(nurse.refusals.is_empty(), "{:?}", nurse.refusals);
-    parent.wait_until(has_item("late")).await;
+    assert_eq!(nurse.refusals.len(), 1, "{:?}", nurse.refusals);
     parent
         .wait_until(|c| text_of(c, "late") == "Mum is back at work")
         .await;
@@ -98,7 +94,7 @@ async fn an_update_sent_ahead_of_what_it_builds_on_waits_for_it_and_only_then_is
 }
 
 #[tokio::test]
-async fn the_server_asks_for_what_an_update_builds_on_and_a_stock_client_sends_it() {
+async fn a_client_refused_for_what_it_did_not_send_converges_by_sending_its_whole_document() {
     let app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
     let (conf, people) = app
@@ -107,9 +103,9 @@ async fn the_server_asks_for_what_an_update_builds_on_and_a_stock_client_sends_i
     let (nurse_id, nurse_token) = &people[0];
     let mut nurse = app.connect(&conf, nurse_token).await;
 
-    // Made on the nurse's own replica; only the second is sent. The server answers it
-    // with its state vector, and the client (as any y-protocols client does) sends
-    // what the server lacks.
+    // Made on the nurse's own replica; only the second is sent, and refused. The
+    // client keeps its work and sends its whole document (a sync step 2 against an
+    // empty state vector): the server takes what it lacks.
     let (first, second) = two_updates(nurse_id, &nurse.state());
     for update in [&first, &second] {
         use yrs::updates::decoder::Decode;
@@ -120,11 +116,16 @@ async fn the_server_asks_for_what_an_update_builds_on_and_a_stock_client_sends_i
             .unwrap();
     }
     nurse.send(Message::Sync(SyncMessage::Update(second))).await;
+    nurse.wait_until(|c| !c.refusals.is_empty()).await;
+    let whole = nurse.state();
+    nurse
+        .send(Message::Sync(SyncMessage::SyncStep2(whole)))
+        .await;
     nurse
         .send(Message::Custom(protocol::SAVED, protocol::encode_saved(2)))
         .await;
     nurse.wait_until(|c| c.saved.contains(&2)).await;
-    assert!(nurse.refusals.is_empty(), "{:?}", nurse.refusals);
+    assert_eq!(nurse.refusals.len(), 1, "{:?}", nurse.refusals);
     let fresh = app.connect(&conf, nurse_token).await;
     assert_eq!(text_of(&fresh, "late"), "Mum is back at work");
 }
@@ -178,10 +179,11 @@ async fn an_update_whose_sender_lacks_what_it_builds_on_is_refused_and_never_sto
 }
 
 #[tokio::test]
-async fn a_new_item_sent_after_a_gap_in_its_clients_changes_waits_for_what_came_before() {
+async fn a_new_item_sent_after_a_gap_in_its_clients_changes_is_refused_until_what_came_before_is_sent()
+ {
     // An item that builds on nothing else still follows its client's earlier changes:
-    // yrs would integrate it ahead of them, leaving a hole they cannot fill the same
-    // way everywhere.
+    // yrs would take it ahead of them, behind a hole they cannot fill the same way
+    // everywhere (or keep nothing, without a word).
     use yrs::updates::decoder::Decode;
     let app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
@@ -194,7 +196,6 @@ async fn a_new_item_sent_after_a_gap_in_its_clients_changes_waits_for_what_came_
     let (nurse_id, nurse_token) = &people[0];
     let (_, parent_token) = &people[1];
     let mut nurse = app.connect(&conf, nurse_token).await;
-    nurse.answers_sync_step1 = false;
     let mut parent = app.connect(&conf, parent_token).await;
 
     let doc = Doc::with_options(roundtable_shared::doc::document_options());
@@ -219,20 +220,16 @@ async fn a_new_item_sent_after_a_gap_in_its_clients_changes_waits_for_what_came_
     };
     let first = add("first", "Mum keeps every appointment");
     let second = add("second", "Nan visits on Sundays");
-    nurse.send(Message::Sync(SyncMessage::Update(second))).await;
     nurse
-        .send(Message::Custom(protocol::SAVED, protocol::encode_saved(4)))
+        .send(Message::Sync(SyncMessage::Update(second.clone())))
         .await;
-    parent.settle(Duration::from_millis(300)).await;
+    nurse.wait_until(|c| !c.refusals.is_empty()).await;
+    parent.settle(Duration::from_millis(200)).await;
     assert!(parent.board().is_empty(), "{:?}", parent.board());
-    nurse.settle(Duration::from_millis(100)).await;
-    assert!(
-        nurse.saved.is_empty(),
-        "confirmed before what came before it"
-    );
 
-    nurse.send(Message::Sync(SyncMessage::Update(first))).await;
-    nurse.wait_until(|c| c.saved.contains(&4)).await;
+    for update in [first, second] {
+        nurse.send(Message::Sync(SyncMessage::Update(update))).await;
+    }
     parent.wait_until(has_item("second")).await;
     let ids: Vec<String> = parent.board().into_iter().map(|i| i.id).collect();
     assert_eq!(ids, ["first", "second"]);
