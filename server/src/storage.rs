@@ -14,7 +14,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use roundtable_shared::doc::DocumentKind;
-use roundtable_shared::{ChairId, ConferenceId, ParticipantId};
+use roundtable_shared::{
+    ChairId, ConferenceId, ConferenceKind, ParticipantId, ParticipantStatus, Phase, Role,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -94,11 +96,11 @@ pub struct ConferenceRow {
     pub id: ConferenceId,
     pub chair_id: ChairId,
     pub title: String,
-    pub kind: String,
+    pub kind: ConferenceKind,
     pub scheduled_start: String,
     pub headings: String,
     pub children_json: String,
-    pub phase: String,
+    pub phase: Phase,
     pub room_code: String,
     /// When the chair closed it (Unix ms); `None` while open.
     pub closed_at: Option<i64>,
@@ -112,9 +114,10 @@ pub struct ParticipantRow {
     pub id: ParticipantId,
     pub conference_id: ConferenceId,
     pub name: String,
-    pub role: Option<String>,
+    /// `None` while someone who came in with the room code waits to be given one.
+    pub role: Option<Role>,
     pub agency: Option<String>,
-    pub status: String,
+    pub status: ParticipantStatus,
     pub link_expires_at: Option<i64>,
     pub chair_id: Option<ChairId>,
 }
@@ -141,6 +144,31 @@ pub fn now_ms() -> i64 {
 fn parse_id<T: FromStr>(s: &str) -> Result<T> {
     s.parse()
         .map_err(|_| StorageError::Corrupt(format!("bad id {s:?}")))
+}
+
+/// Reads a column that holds one of a set of words (a role, a phase, a status),
+/// spelled as the type's `parse` takes it.
+fn word<T>(row: &sqlx::sqlite::SqliteRow, column: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let stored: &str = row.get(column);
+    parse(stored).ok_or_else(|| StorageError::Corrupt(format!("{column} {stored:?}")))
+}
+
+/// Reads a column that holds JSON of `T`.
+fn json<T: serde::de::DeserializeOwned>(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<T> {
+    serde_json::from_str(row.get::<&str, _>(column))
+        .map_err(|e| StorageError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Reads a column that may hold one of a set of words, or NULL.
+fn optional_word<T>(
+    row: &sqlx::sqlite::SqliteRow,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>> {
+    match row.get::<Option<&str>, _>(column) {
+        None => Ok(None),
+        Some(_) => word(row, column, parse).map(Some),
+    }
 }
 
 impl Storage {
@@ -309,11 +337,11 @@ impl Storage {
         .bind(conference.id.to_string())
         .bind(conference.chair_id.to_string())
         .bind(&conference.title)
-        .bind(&conference.kind)
+        .bind(conference.kind.as_str())
         .bind(&conference.scheduled_start)
         .bind(&conference.headings)
         .bind(&conference.children_json)
-        .bind(&conference.phase)
+        .bind(conference.phase.as_str())
         .bind(&conference.room_code)
         .bind(now_ms())
         .execute(&mut *tx)
@@ -339,11 +367,11 @@ impl Storage {
             id: parse_id(row.get::<&str, _>("id"))?,
             chair_id: parse_id(row.get::<&str, _>("chair_id"))?,
             title: row.get("title"),
-            kind: row.get("kind"),
+            kind: word(&row, "kind", ConferenceKind::parse)?,
             scheduled_start: row.get("scheduled_start"),
             headings: row.get("headings"),
             children_json: row.get("children"),
-            phase: row.get("phase"),
+            phase: word(&row, "phase", Phase::parse)?,
             room_code: row.get("room_code"),
             closed_at: row.get("closed_at"),
             core_group_by: row.get("core_group_by"),
@@ -394,10 +422,15 @@ impl Storage {
     }
 
     /// Moves the conference to `phase`, with its audit event.
-    pub async fn set_phase(&self, id: ConferenceId, phase: &str, event: &AuditEvent) -> Result<()> {
+    pub async fn set_phase(
+        &self,
+        id: ConferenceId,
+        phase: Phase,
+        event: &AuditEvent,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE conferences SET phase = ? WHERE id = ?")
-            .bind(phase)
+            .bind(phase.as_str())
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
@@ -420,9 +453,9 @@ impl Storage {
         .bind(p.id.to_string())
         .bind(p.conference_id.to_string())
         .bind(&p.name)
-        .bind(&p.role)
+        .bind(p.role.map(Role::as_str))
         .bind(&p.agency)
-        .bind(&p.status)
+        .bind(p.status.as_str())
         .bind(link_hash)
         .bind(p.link_expires_at)
         .bind(p.chair_id.map(|c| c.to_string()))
@@ -452,9 +485,9 @@ impl Storage {
             id: parse_id(row.get::<&str, _>("id"))?,
             conference_id: parse_id(row.get::<&str, _>("conference_id"))?,
             name: row.get("name"),
-            role: row.get("role"),
+            role: optional_word(&row, "role", Role::parse)?,
             agency: row.get("agency"),
-            status: row.get("status"),
+            status: word(&row, "status", ParticipantStatus::parse)?,
             link_expires_at: row.get("link_expires_at"),
             chair_id: chair.as_deref().map(parse_id).transpose()?,
         })
@@ -528,18 +561,18 @@ impl Storage {
     pub async fn set_participant_status(
         &self,
         id: ParticipantId,
-        status: &str,
-        role: Option<&str>,
+        status: ParticipantStatus,
+        role: Option<Role>,
         event: &AuditEvent,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE participants SET status = ?, role = COALESCE(?, role) WHERE id = ?")
-            .bind(status)
-            .bind(role)
+            .bind(status.as_str())
+            .bind(role.map(Role::as_str))
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
-        if matches!(status, "removed" | "turned_away") {
+        if status.shut_out() {
             sqlx::query("UPDATE participants SET link_hash = NULL WHERE id = ?")
                 .bind(id.to_string())
                 .execute(&mut *tx)

@@ -100,7 +100,10 @@ pub fn carries_collected_ranges(update: &yrs::Update) -> bool {
 }
 
 /// Which of a conference's two documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     /// Everyone in the conference receives it, family included.
     Shared,
@@ -108,22 +111,12 @@ pub enum DocumentKind {
     Restricted,
 }
 
+words!(DocumentKind {
+    Shared = "shared",
+    Restricted = "restricted",
+});
+
 impl DocumentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Shared => "shared",
-            Self::Restricted => "restricted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "shared" => Some(Self::Shared),
-            "restricted" => Some(Self::Restricted),
-            _ => None,
-        }
-    }
-
     /// Whether someone with this role may receive the document at all.
     pub fn readable_by(self, role: Role) -> bool {
         match self {

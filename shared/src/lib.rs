@@ -21,6 +21,36 @@
 //! - bank holidays of England and Wales, working days, and the dates by which the
 //!   core group and the next review must meet after a conference ([`dates`]).
 
+/// Spells an enum of plain words, in the one place each word is written: `ALL` (in
+/// order), `as_str` (the word stored in the database and sent as JSON, the same as
+/// its serde name) and `parse`.
+macro_rules! words {
+    ($name:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: [$name; [$($word),+].len()] = [$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s {
+                    $($word => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
 pub mod dates;
 pub mod doc;
 pub mod gate;

@@ -45,6 +45,10 @@ id_type!(
     /// Identifies a chair's account.
     ChairId
 );
+id_type!(
+    /// Identifies a safety scale of one conference.
+    ScaleId
+);
 
 /// Why a conference is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,21 +62,13 @@ pub enum ConferenceKind {
     PreBirth,
 }
 
+words!(ConferenceKind {
+    Initial = "initial",
+    Review = "review",
+    PreBirth = "pre_birth",
+});
+
 impl ConferenceKind {
-    pub const ALL: [ConferenceKind; 3] = [Self::Initial, Self::Review, Self::PreBirth];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Initial => "initial",
-            Self::Review => "review",
-            Self::PreBirth => "pre_birth",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ConferenceKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
     /// The kind in plain words, as a family would read it.
     pub fn label(self) -> &'static str {
         match self {
@@ -97,17 +93,17 @@ pub enum Phase {
     Closed,
 }
 
-impl Phase {
-    pub const ALL: [Phase; 7] = [
-        Self::PreMeet,
-        Self::Introductions,
-        Self::InformationSharing,
-        Self::Scaling,
-        Self::Planning,
-        Self::Decision,
-        Self::Closed,
-    ];
+words!(Phase {
+    PreMeet = "pre_meet",
+    Introductions = "introductions",
+    InformationSharing = "information_sharing",
+    Scaling = "scaling",
+    Planning = "planning",
+    Decision = "decision",
+    Closed = "closed",
+});
 
+impl Phase {
     pub fn label(self) -> &'static str {
         match self {
             Self::PreMeet => "Before the meeting",
@@ -118,22 +114,6 @@ impl Phase {
             Self::Decision => "The decision",
             Self::Closed => "Meeting closed",
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PreMeet => "pre_meet",
-            Self::Introductions => "introductions",
-            Self::InformationSharing => "information_sharing",
-            Self::Scaling => "scaling",
-            Self::Planning => "planning",
-            Self::Decision => "decision",
-            Self::Closed => "closed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Phase> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -152,37 +132,19 @@ pub enum Role {
     RoomDisplay,
 }
 
+words!(Role {
+    Chair = "chair",
+    MinuteTaker = "minute_taker",
+    Professional = "professional",
+    Parent = "parent",
+    Carer = "carer",
+    Supporter = "supporter",
+    Child = "child",
+    Advocate = "advocate",
+    RoomDisplay = "room_display",
+});
+
 impl Role {
-    pub const ALL: [Role; 9] = [
-        Self::Chair,
-        Self::MinuteTaker,
-        Self::Professional,
-        Self::Parent,
-        Self::Carer,
-        Self::Supporter,
-        Self::Child,
-        Self::Advocate,
-        Self::RoomDisplay,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Chair => "chair",
-            Self::MinuteTaker => "minute_taker",
-            Self::Professional => "professional",
-            Self::Parent => "parent",
-            Self::Carer => "carer",
-            Self::Supporter => "supporter",
-            Self::Child => "child",
-            Self::Advocate => "advocate",
-            Self::RoomDisplay => "room_display",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s)
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::Chair => "Chair",
@@ -209,6 +171,43 @@ impl Role {
     /// Whether this role gives a score on the safety scale.
     pub fn votes(self) -> bool {
         !matches!(self, Self::RoomDisplay)
+    }
+}
+
+/// Where someone stands with a conference: on the list, let in, waiting in the lobby,
+/// or no longer able to take part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantStatus {
+    /// Invited by the chair; has not opened their link yet.
+    Invited,
+    /// Taking part: opened their link, or let in from the lobby.
+    Admitted,
+    /// Came in with the room code and waits for the chair to let them in.
+    Waiting,
+    /// Taken off the conference by the chair; their link and sessions are gone.
+    Removed,
+    /// Not let in from the lobby.
+    TurnedAway,
+}
+
+words!(ParticipantStatus {
+    Invited = "invited",
+    Admitted = "admitted",
+    Waiting = "waiting",
+    Removed = "removed",
+    TurnedAway = "turned_away",
+});
+
+impl ParticipantStatus {
+    /// Whether someone with this status may take part in the conference now.
+    pub fn takes_part(self) -> bool {
+        matches!(self, Self::Invited | Self::Admitted)
+    }
+
+    /// Whether they lost their way in for good (link and sessions gone).
+    pub fn shut_out(self) -> bool {
+        matches!(self, Self::Removed | Self::TurnedAway)
     }
 }
 

@@ -66,21 +66,11 @@ pub enum Attendance {
     Absent,
 }
 
-impl Attendance {
-    pub const ALL: [Attendance; 3] = [Self::Present, Self::Apologies, Self::Absent];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Present => "present",
-            Self::Apologies => "apologies",
-            Self::Absent => "absent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Attendance> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-}
+words!(Attendance {
+    Present = "present",
+    Apologies = "apologies",
+    Absent = "absent",
+});
 
 /// Whether the conference is quorate: children's social care and at least two other
 /// agencies present.

@@ -83,21 +83,13 @@ pub enum ScaleRefusal {
     AlreadyRevealed,
 }
 
+words!(ScaleStatus {
+    Open = "open",
+    Closed = "closed",
+    Revealed = "revealed",
+});
+
 impl ScaleStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Closed => "closed",
-            Self::Revealed => "revealed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ScaleStatus> {
-        [Self::Open, Self::Closed, Self::Revealed]
-            .into_iter()
-            .find(|status| status.as_str() == s)
-    }
-
     /// Whether a score may be given or changed now.
     pub fn check_vote(self) -> Result<(), ScaleRefusal> {
         match self {

@@ -1,7 +1,6 @@
 //! Creating, listing and running conferences.
 
 use crate::error::JsonBody;
-use crate::error::Path;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -11,8 +10,8 @@ use roundtable_shared::doc::{self, DocumentKind};
 use roundtable_shared::headings::HeadingsTemplate;
 use roundtable_shared::record;
 use roundtable_shared::{
-    ChairId, Child, ChildId, Conference, ConferenceId, ConferenceKind, Participant, ParticipantId,
-    Phase, Role,
+    Child, ChildId, Conference, ConferenceId, ConferenceKind, Participant, ParticipantId,
+    ParticipantStatus, Phase, Role,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,9 +19,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::access::{Chairing, Participating, SignedInChair};
 use super::people::{NewParticipant, invite, participant_json};
 use super::text;
-use crate::auth::{self, Caller};
+use crate::auth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{ConferenceRow, ParticipantRow};
@@ -32,24 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/conferences", get(list).post(create))
         .route("/api/conferences/{id}", get(show))
         .route("/api/conferences/{id}/phase", post(set_phase))
-}
-
-/// The chair of `conference`, or 403/404.
-pub(crate) async fn require_chair(
-    state: &AppState,
-    headers: &HeaderMap,
-    conference: ConferenceId,
-) -> Result<(ChairId, ConferenceRow), ApiError> {
-    let caller = auth::caller(state, headers).await?;
-    let row = state
-        .storage
-        .conference(conference)
-        .await?
-        .ok_or(ApiError::NotFound("there is no such conference"))?;
-    match caller {
-        Caller::Chair(id) if id == row.chair_id => Ok((id, row)),
-        _ => Err(ApiError::Forbidden),
-    }
 }
 
 pub(crate) fn conference_json(row: &ConferenceRow) -> Value {
@@ -75,23 +57,20 @@ pub(crate) fn conference_model(row: &ConferenceRow) -> Result<Conference, ApiErr
     Ok(Conference {
         id: row.id,
         title: row.title.clone(),
-        kind: ConferenceKind::parse(&row.kind).ok_or_else(|| corrupt("kind"))?,
+        kind: row.kind,
         scheduled_start: OffsetDateTime::parse(&row.scheduled_start, &Rfc3339)
             .map_err(|_| corrupt("start"))?,
         children: serde_json::from_str(&row.children_json).map_err(|_| corrupt("children"))?,
         headings: serde_json::from_value(Value::String(row.headings.clone()))
             .map_err(|_| corrupt("headings"))?,
-        phase: Phase::parse(&row.phase).ok_or_else(|| corrupt("phase"))?,
+        phase: row.phase,
     })
 }
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SignedInChair(chair): SignedInChair,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let Caller::Chair(chair) = auth::caller(&state, &headers).await? else {
-        return Err(ApiError::Forbidden);
-    };
     let rows = state.storage.conferences_of_chair(chair).await?;
     Ok(Json(rows.iter().map(conference_json).collect()))
 }
@@ -130,12 +109,10 @@ fn room_code() -> String {
 
 async fn create(
     State(state): State<AppState>,
+    SignedInChair(chair_id): SignedInChair,
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewConference>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Caller::Chair(chair_id) = auth::caller(&state, &headers).await? else {
-        return Err(ApiError::Forbidden);
-    };
     let chair = state
         .storage
         .chair(chair_id)
@@ -213,11 +190,11 @@ async fn create(
         id: conference.id,
         chair_id,
         title: conference.title.clone(),
-        kind: conference.kind.as_str().to_owned(),
+        kind: conference.kind,
         scheduled_start: start.format(&Rfc3339).unwrap_or_default(),
         headings,
         children_json: serde_json::to_string(&conference.children).unwrap_or_else(|_| "[]".into()),
-        phase: conference.phase.as_str().to_owned(),
+        phase: conference.phase,
         room_code: code,
         closed_at: None,
         core_group_by: None,
@@ -231,9 +208,9 @@ async fn create(
         id: ParticipantId(Uuid::new_v4()),
         conference_id: conference.id,
         name: chair.name.clone(),
-        role: Some(Role::Chair.as_str().to_owned()),
+        role: Some(Role::Chair),
         agency: None,
-        status: "admitted".into(),
+        status: ParticipantStatus::Admitted,
         link_expires_at: None,
         chair_id: Some(chair_id),
     };
@@ -264,7 +241,7 @@ async fn create(
             Some(Participant {
                 id: p.id,
                 name: p.name.clone(),
-                role: Role::parse(p.role.as_deref()?)?,
+                role: p.role?,
                 agency: p.agency.clone(),
             })
         })
@@ -303,34 +280,15 @@ async fn create(
 
 async fn show(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    member: Participating,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let caller = auth::caller(&state, &headers).await?;
-    let row = state
-        .storage
-        .conference(id)
-        .await?
-        .ok_or(ApiError::NotFound("there is no such conference"))?;
     // The caller's own place in the conference: the board needs it to know which
     // items are theirs and what their role lets them change.
-    let you = match caller {
-        Caller::Chair(chair) if chair == row.chair_id => {
-            state.storage.chair_participant(id, chair).await?
-        }
-        Caller::Chair(_) => None,
-        Caller::Participant(p) => state.storage.participant(p).await?.filter(|p| {
-            p.conference_id == id && matches!(p.status.as_str(), "invited" | "admitted")
-        }),
-    };
-    let Some(you) = you else {
-        return Err(ApiError::Forbidden);
-    };
-    let mut body = conference_json(&row);
+    let you = &member.participant;
+    let mut body = conference_json(&member.conference);
     body["you"] = json!({ "id": you.id, "name": you.name, "role": you.role });
-    if matches!(caller, Caller::Chair(_)) {
-        let people = state.storage.participants(id).await?;
+    if member.chairs() {
+        let people = state.storage.participants(member.conference.id).await?;
         body["participants"] = people.iter().map(participant_json).collect();
     }
     Ok(Json(body))
@@ -343,30 +301,22 @@ struct SetPhase {
 
 async fn set_phase(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    chair: Chairing,
     JsonBody(body): JsonBody<SetPhase>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let (_, row) = require_chair(&state, &headers, id).await?;
-    super::not_closed(&row)?;
+    let id = chair.id();
+    super::not_closed(&chair.conference)?;
     let phase = Phase::parse(body.phase.trim()).ok_or_else(|| {
         let names: Vec<_> = Phase::ALL.iter().map(|p| p.as_str()).collect();
         ApiError::Invalid(format!("phase must be one of: {}", names.join(", ")))
     })?;
     if phase == Phase::Closed {
         // Closing is more than a phase: it is recorded, and freezes the conference.
-        return super::record::close_conference(&state, &headers, id).await;
+        return super::record::close_conference(&state, &chair).await;
     }
-    let _ = conference_model(&row)?;
-    let event = super::chair_event(
-        &state,
-        id,
-        "phase_changed",
-        json!({ "phase": phase.as_str() }),
-    )
-    .await?;
-    state.storage.set_phase(id, phase.as_str(), &event).await?;
+    let _ = conference_model(&chair.conference)?;
+    let event = chair.event("phase_changed", json!({ "phase": phase.as_str() }));
+    state.storage.set_phase(id, phase, &event).await?;
     state
         .rooms
         .server_change((id, DocumentKind::Shared), |txn| {

@@ -1,5 +1,6 @@
 //! The HTTP JSON API. Each module exposes `router()`; see `docs/api.md`.
 
+mod access;
 mod conferences;
 mod people;
 mod record;
@@ -101,91 +102,4 @@ pub(crate) fn not_closed(
         Some(_) => Err(crate::error::ApiError::Conflict(CLOSED.into())),
         None => Ok(()),
     }
-}
-
-/// Someone taking part in a conference, as the server knows them.
-pub(crate) struct Member {
-    pub participant: crate::storage::ParticipantRow,
-    pub role: roundtable_shared::Role,
-    pub conference: crate::storage::ConferenceRow,
-    /// When the session or link the caller used stops working (Unix ms).
-    pub expires_at: Option<i64>,
-}
-
-/// The caller's place in `conference`: the chair (through their participant row) or an
-/// invited or admitted participant. Anyone else is refused with the reason.
-pub(crate) async fn member_of(
-    state: &crate::state::AppState,
-    headers: &axum::http::HeaderMap,
-    conference: roundtable_shared::ConferenceId,
-) -> Result<Member, crate::error::ApiError> {
-    use crate::auth::Caller;
-    use crate::error::ApiError;
-    // Who is calling is checked first, as for every command: someone without a valid
-    // session or link is not told whether the conference exists.
-    let (caller, expires_at) = crate::auth::credential(state, headers).await?;
-    let row = state
-        .storage
-        .conference(conference)
-        .await?
-        .ok_or(ApiError::NotFound("there is no such conference"))?;
-    let participant = match caller {
-        Caller::Chair(chair) if chair == row.chair_id => state
-            .storage
-            .chair_participant(conference, chair)
-            .await?
-            .ok_or(ApiError::Forbidden)?,
-        Caller::Chair(_) => return Err(ApiError::Forbidden),
-        Caller::Participant(pid) => {
-            let p = state
-                .storage
-                .participant(pid)
-                .await?
-                .ok_or(ApiError::SignInNeeded)?;
-            if p.conference_id != conference {
-                return Err(ApiError::Forbidden);
-            }
-            p
-        }
-    };
-    match participant.status.as_str() {
-        "invited" | "admitted" => {}
-        "waiting" => return Err(ApiError::StillWaiting),
-        _ => return Err(ApiError::Removed),
-    }
-    let role = participant
-        .role
-        .as_deref()
-        .and_then(roundtable_shared::Role::parse)
-        .ok_or(ApiError::StillWaiting)?;
-    Ok(Member {
-        participant,
-        role,
-        conference: row,
-        expires_at,
-    })
-}
-
-/// An audit event done by the chair of `conference`.
-pub(crate) async fn chair_event(
-    state: &crate::state::AppState,
-    conference: roundtable_shared::ConferenceId,
-    action: &'static str,
-    detail: serde_json::Value,
-) -> Result<crate::storage::AuditEvent, crate::error::ApiError> {
-    let chair = match state.storage.conference(conference).await? {
-        Some(row) => {
-            state
-                .storage
-                .chair_participant(conference, row.chair_id)
-                .await?
-        }
-        None => None,
-    };
-    Ok(crate::storage::AuditEvent {
-        conference,
-        actor: chair.map(|p| p.id),
-        action,
-        detail,
-    })
 }

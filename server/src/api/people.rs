@@ -8,12 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use roundtable_shared::doc::{self, DocumentKind};
-use roundtable_shared::{ConferenceId, Participant, ParticipantId, Role};
+use roundtable_shared::{ConferenceId, Participant, ParticipantId, ParticipantStatus, Phase, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::conferences::require_chair;
+use super::access::Chairing;
 use super::text;
 use crate::auth;
 use crate::error::ApiError;
@@ -101,9 +101,9 @@ pub(crate) fn invite(
         id: ParticipantId(Uuid::new_v4()),
         conference_id: conference,
         name: text("name", &new.name, 100)?,
-        role: Some(role_for_invite(&new.role)?.as_str().to_owned()),
+        role: Some(role_for_invite(&new.role)?),
         agency: agency(new.agency.as_deref())?,
-        status: "invited".into(),
+        status: ParticipantStatus::Invited,
         link_expires_at: Some(now_ms() + auth::LINK_LIFETIME_MS),
         chair_id: None,
     };
@@ -114,27 +114,23 @@ fn model(p: &ParticipantRow) -> Option<Participant> {
     Some(Participant {
         id: p.id,
         name: p.name.clone(),
-        role: Role::parse(p.role.as_deref()?)?,
+        role: p.role?,
         agency: p.agency.clone(),
     })
 }
 
 async fn add(
     State(state): State<AppState>,
+    chair: Chairing,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
     JsonBody(body): JsonBody<NewParticipant>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = ConferenceId(id);
-    require_chair(&state, &headers, id).await?;
+    let id = chair.id();
     let (row, token) = invite(id, &body)?;
-    let event = super::chair_event(
-        &state,
-        id,
+    let event = chair.event(
         "participant_invited",
         json!({ "participant": row.id, "name": row.name, "role": row.role }),
-    )
-    .await?;
+    );
     state
         .storage
         .insert_participant(&row, Some(&auth::token_hash(&token)), &event)
@@ -164,25 +160,25 @@ async fn add(
 /// opened with it carry on.
 async fn new_link(
     State(state): State<AppState>,
+    Path((_, pid)): Path<(Uuid, Uuid)>,
+    chair: Chairing,
     headers: HeaderMap,
-    Path((id, pid)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    require_chair(&state, &headers, id).await?;
+    let id = chair.id();
     let p = participant_of(&state, id, pid).await?;
     if p.chair_id.is_some() {
         return Err(ApiError::Invalid(
             "the chair signs in with their account and needs no link".into(),
         ));
     }
-    if !matches!(p.status.as_str(), "invited" | "admitted") {
+    if !p.status.takes_part() {
         return Err(ApiError::Conflict(format!(
             "{} is not taking part in this conference",
             p.name
         )));
     }
     let token = auth::new_token();
-    let event = super::chair_event(&state, id, "new_link", json!({ "participant": p.id })).await?;
+    let event = chair.event("new_link", json!({ "participant": p.id }));
     state
         .storage
         .replace_link(
@@ -216,16 +212,14 @@ async fn participant_of(
         ))
 }
 
-/// A participant waiting in the lobby of the caller's conference.
+/// A participant waiting in the lobby of the chair's conference.
 async fn waiting(
     state: &AppState,
-    headers: &HeaderMap,
-    conference: ConferenceId,
+    chair: &Chairing,
     pid: Uuid,
 ) -> Result<ParticipantRow, ApiError> {
-    require_chair(state, headers, conference).await?;
-    let p = participant_of(state, conference, pid).await?;
-    if p.status != "waiting" {
+    let p = participant_of(state, chair.id(), pid).await?;
+    if p.status != ParticipantStatus::Waiting {
         return Err(ApiError::Conflict(format!(
             "{} is not waiting in the lobby",
             p.name
@@ -236,25 +230,18 @@ async fn waiting(
 
 async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, pid)): Path<(Uuid, Uuid)>,
+    Path((_, pid)): Path<(Uuid, Uuid)>,
+    chair: Chairing,
 ) -> Result<StatusCode, ApiError> {
-    let id = ConferenceId(id);
-    require_chair(&state, &headers, id).await?;
+    let id = chair.id();
     let p = participant_of(&state, id, pid).await?;
     if p.chair_id.is_some() {
         return Err(ApiError::Invalid("the chair cannot be removed".into()));
     }
-    let event = super::chair_event(
-        &state,
-        id,
-        "participant_removed",
-        json!({ "participant": p.id }),
-    )
-    .await?;
+    let event = chair.event("participant_removed", json!({ "participant": p.id }));
     state
         .storage
-        .set_participant_status(p.id, "removed", None, &event)
+        .set_participant_status(p.id, ParticipantStatus::Removed, None, &event)
         .await?;
     state
         .rooms
@@ -278,16 +265,13 @@ async fn remove(
 
 async fn lobby(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    chair: Chairing,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    let id = ConferenceId(id);
-    require_chair(&state, &headers, id).await?;
-    let waiting = state.storage.participants(id).await?;
+    let waiting = state.storage.participants(chair.id()).await?;
     Ok(Json(
         waiting
             .iter()
-            .filter(|p| p.status == "waiting")
+            .filter(|p| p.status == ParticipantStatus::Waiting)
             .map(participant_json)
             .collect(),
     ))
@@ -302,24 +286,21 @@ struct Admit {
 
 async fn admit(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, pid)): Path<(Uuid, Uuid)>,
+    Path((_, pid)): Path<(Uuid, Uuid)>,
+    chair: Chairing,
     JsonBody(body): JsonBody<Admit>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let p = waiting(&state, &headers, id, pid).await?;
+    let id = chair.id();
+    let p = waiting(&state, &chair, pid).await?;
     let role = role_for_invite(&body.role)?;
     let agency = agency(body.agency.as_deref())?;
-    let event = super::chair_event(
-        &state,
-        id,
+    let event = chair.event(
         "participant_admitted",
         json!({ "participant": p.id, "role": role.as_str() }),
-    )
-    .await?;
+    );
     state
         .storage
-        .set_participant_status(p.id, "admitted", Some(role.as_str()), &event)
+        .set_participant_status(p.id, ParticipantStatus::Admitted, Some(role), &event)
         .await?;
     let admitted = Participant {
         id: p.id,
@@ -335,28 +316,22 @@ async fn admit(
         .await?;
     tracing::info!(conference = %id, participant = %p.id, role = role.as_str(), "admitted from the lobby");
     let mut row = p;
-    row.status = "admitted".into();
-    row.role = Some(role.as_str().to_owned());
+    row.status = ParticipantStatus::Admitted;
+    row.role = Some(role);
     Ok(Json(participant_json(&row)))
 }
 
 async fn turn_away(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, pid)): Path<(Uuid, Uuid)>,
+    Path((_, pid)): Path<(Uuid, Uuid)>,
+    chair: Chairing,
 ) -> Result<StatusCode, ApiError> {
-    let id = ConferenceId(id);
-    let p = waiting(&state, &headers, id, pid).await?;
-    let event = super::chair_event(
-        &state,
-        id,
-        "participant_turned_away",
-        json!({ "participant": p.id }),
-    )
-    .await?;
+    let id = chair.id();
+    let p = waiting(&state, &chair, pid).await?;
+    let event = chair.event("participant_turned_away", json!({ "participant": p.id }));
     state
         .storage
-        .set_participant_status(p.id, "turned_away", None, &event)
+        .set_participant_status(p.id, ParticipantStatus::TurnedAway, None, &event)
         .await?;
     tracing::info!(conference = %id, participant = %p.id, "turned away from the lobby");
     Ok(StatusCode::NO_CONTENT)
@@ -379,7 +354,7 @@ async fn enter_lobby(
         .storage
         .conference_by_room_code(&code)
         .await?
-        .filter(|c| c.phase != "closed")
+        .filter(|c| c.phase != Phase::Closed)
         .ok_or(ApiError::NotFound(
             "no meeting has this code: please check the code on the screen",
         ))?;
@@ -388,7 +363,7 @@ async fn enter_lobby(
         .participants(conference.id)
         .await?
         .iter()
-        .filter(|p| p.status == "waiting")
+        .filter(|p| p.status == ParticipantStatus::Waiting)
         .count();
     if waiting >= 50 {
         return Err(ApiError::Busy);
@@ -399,7 +374,7 @@ async fn enter_lobby(
         name: text("name", &body.name, 100)?,
         role: None,
         agency: None,
-        status: "waiting".into(),
+        status: ParticipantStatus::Waiting,
         link_expires_at: None,
         chair_id: None,
     };

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use roundtable_shared::dates;
@@ -21,8 +20,8 @@ use roundtable_shared::record::{
 };
 use roundtable_shared::scale::{ScaleStatus, Summary};
 use roundtable_shared::{
-    Category, ChildId, ConferenceId, ConferenceKind, Decision, NonEmptyCategories, ParticipantId,
-    Phase,
+    Category, ChildId, ConferenceId, Decision, NonEmptyCategories, ParticipantId,
+    ParticipantStatus, Phase, ScaleId,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,9 +29,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::scales::{audit, chair_only, children, revealed_scores, status_of};
-use super::{Member, member_of, not_closed, text};
-use crate::auth::{self, Caller};
+use super::access::Chairing;
+use super::scales::{children, revealed_scores};
+use super::{not_closed, text};
 use crate::error::{ApiError, JsonBody, Path};
 use crate::state::AppState;
 use crate::storage::{ConferenceRow, ParticipantRow};
@@ -79,17 +78,6 @@ fn corrupt(what: &str) -> ApiError {
     ApiError::Internal(crate::storage::StorageError::Corrupt(what.to_owned()))
 }
 
-/// The chair of the conference, through their participant row.
-async fn chair_of(
-    state: &AppState,
-    headers: &HeaderMap,
-    id: ConferenceId,
-) -> Result<Member, ApiError> {
-    let member = member_of(state, headers, id).await?;
-    chair_only(&member)?;
-    Ok(member)
-}
-
 /// The date the conference is held on, in the time zone the chair gave.
 fn held_on(row: &ConferenceRow) -> Result<time::Date, ApiError> {
     OffsetDateTime::parse(&row.scheduled_start, &Rfc3339)
@@ -104,8 +92,7 @@ pub(crate) const TOO_LATE: &str =
 /// The dates of the next meetings: the latest allowed, and the chair's choice (the
 /// latest allowed until the chair changes them).
 pub(crate) fn next_meetings_of(row: &ConferenceRow) -> Result<NextMeetingsEntry, ApiError> {
-    let kind = ConferenceKind::parse(&row.kind).ok_or_else(|| corrupt("conference kind"))?;
-    let proposed = dates::next_meetings(held_on(row)?, kind)
+    let proposed = dates::next_meetings(held_on(row)?, row.kind)
         .ok_or_else(|| ApiError::Invalid(TOO_LATE.into()))?;
     let core = format_date(proposed.core_group_by);
     let review = format_date(proposed.review_by);
@@ -208,12 +195,11 @@ fn checked_decision(
 
 async fn record_decision(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, child)): Path<(Uuid, Uuid)>,
+    Path((_, child)): Path<(Uuid, Uuid)>,
+    member: Chairing,
     JsonBody(body): JsonBody<RecordDecision>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let member = chair_of(&state, &headers, id).await?;
+    let id = member.id();
     not_closed(&member.conference)?;
     let child = ChildId(child);
     if !children(&member.conference)?.iter().any(|c| c.id == child) {
@@ -228,20 +214,13 @@ async fn record_decision(
         "dissent": entry.dissent,
         "lead_social_worker": entry.lead_social_worker,
     });
-    let event = audit(
-        &member,
+    let event = member.event(
         "decision_recorded",
         json!({ "child": child, "decision": stored }),
     );
     if !state
         .storage
-        .put_decision(
-            id,
-            &child.to_string(),
-            &stored,
-            member.participant.id,
-            &event,
-        )
+        .put_decision(id, child, &stored, member.participant.id, &event)
         .await?
     {
         return Err(ApiError::Conflict(super::CLOSED.into()));
@@ -269,17 +248,8 @@ async fn attendance_and_quorum(
     id: ConferenceId,
     people: &[ParticipantRow],
 ) -> Result<(BTreeMap<ParticipantId, Attendance>, Quorum), ApiError> {
-    let attendance: BTreeMap<ParticipantId, Attendance> = state
-        .storage
-        .attendance(id)
-        .await?
-        .into_iter()
-        .map(|(p, status)| {
-            Attendance::parse(&status)
-                .map(|a| (p, a))
-                .ok_or_else(|| corrupt("attendance"))
-        })
-        .collect::<Result<_, ApiError>>()?;
+    let attendance: BTreeMap<ParticipantId, Attendance> =
+        state.storage.attendance(id).await?.into_iter().collect();
     let present = people
         .iter()
         .filter(|p| attendance.get(&p.id) == Some(&Attendance::Present))
@@ -290,12 +260,11 @@ async fn attendance_and_quorum(
 
 async fn record_attendance(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, participant)): Path<(Uuid, Uuid)>,
+    Path((_, participant)): Path<(Uuid, Uuid)>,
+    member: Chairing,
     JsonBody(body): JsonBody<RecordAttendance>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let member = chair_of(&state, &headers, id).await?;
+    let id = member.id();
     not_closed(&member.conference)?;
     let status = Attendance::parse(body.status.trim()).ok_or_else(|| {
         ApiError::Invalid("status must be one of: present, apologies, absent".into())
@@ -307,20 +276,19 @@ async fn record_attendance(
         .ok_or(ApiError::NotFound(
             "there is no such participant in this conference",
         ))?;
-    if !matches!(person.status.as_str(), "invited" | "admitted" | "removed") {
+    if !(person.status.takes_part() || person.status == ParticipantStatus::Removed) {
         return Err(ApiError::Invalid(format!(
             "{} has not been let in to this conference",
             person.name
         )));
     }
-    let event = audit(
-        &member,
+    let event = member.event(
         "attendance_recorded",
         json!({ "participant": person.id, "status": status.as_str() }),
     );
     if !state
         .storage
-        .put_attendance(id, person.id, status.as_str(), &event)
+        .put_attendance(id, person.id, status, &event)
         .await?
     {
         return Err(ApiError::Conflict(super::CLOSED.into()));
@@ -351,12 +319,10 @@ struct SetNextMeetings {
 
 async fn set_next_meetings(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    member: Chairing,
     JsonBody(body): JsonBody<SetNextMeetings>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let member = chair_of(&state, &headers, id).await?;
+    let id = member.id();
     not_closed(&member.conference)?;
     let held = held_on(&member.conference)?;
     let checked = |given: &str| -> Result<String, ApiError> {
@@ -373,8 +339,7 @@ async fn set_next_meetings(
     };
     let core_group_by = checked(&body.core_group_by)?;
     let review_by = checked(&body.review_by)?;
-    let event = audit(
-        &member,
+    let event = member.event(
         "next_meetings_set",
         json!({ "core_group_by": core_group_by, "review_by": review_by }),
     );
@@ -424,23 +389,18 @@ async fn write_phase_everywhere(
     Ok(())
 }
 
-async fn close(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>, ApiError> {
-    close_conference(&state, &headers, ConferenceId(id)).await
+async fn close(State(state): State<AppState>, member: Chairing) -> Result<Json<Value>, ApiError> {
+    close_conference(&state, &member).await
 }
 
 /// Closes the conference (also what moving it to the phase `closed` does).
 pub(crate) async fn close_conference(
     state: &AppState,
-    headers: &HeaderMap,
-    id: ConferenceId,
+    member: &Chairing,
 ) -> Result<Json<Value>, ApiError> {
-    let member = chair_of(state, headers, id).await?;
+    let id = member.id();
     not_closed(&member.conference)?;
-    let event = audit(&member, "conference_closed", json!({}));
+    let event = member.event("conference_closed", json!({}));
     let closed_at = state
         .storage
         .close_conference(id, &event)
@@ -462,31 +422,14 @@ pub(crate) async fn close_conference(
 
 async fn reopen(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    member: Result<Chairing, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let caller = auth::caller(&state, &headers).await?;
-    let row = state
-        .storage
-        .conference(id)
-        .await?
-        .ok_or(ApiError::NotFound("there is no such conference"))?;
-    let chair = match caller {
-        Caller::Chair(chair) if chair == row.chair_id => chair,
-        _ => return Err(ApiError::NotAllowed("only the chair can reopen")),
-    };
-    let participant = state
-        .storage
-        .chair_participant(id, chair)
-        .await?
-        .ok_or(ApiError::Forbidden)?;
-    let event = crate::storage::AuditEvent {
-        conference: id,
-        actor: Some(participant.id),
-        action: "conference_reopened",
-        detail: json!({}),
-    };
+    let member = member.map_err(|e| match e {
+        ApiError::Forbidden => ApiError::NotAllowed("only the chair can reopen"),
+        other => other,
+    })?;
+    let id = member.id();
+    let event = member.event("conference_reopened", json!({}));
     if !state.storage.reopen_conference(id, &event).await? {
         return Err(ApiError::Conflict("this conference is not closed".into()));
     }
@@ -599,7 +542,7 @@ async fn scales_json(state: &AppState, id: ConferenceId) -> Result<Value, ApiErr
     let counts = state.storage.scored_counts(id).await?;
     let mut scales = Vec::new();
     for row in state.storage.scales(id).await? {
-        let status = status_of(&row)?;
+        let status = row.status;
         let mut scale = json!({
             "number": row.number,
             "about": row.about,
@@ -607,7 +550,7 @@ async fn scales_json(state: &AppState, id: ConferenceId) -> Result<Value, ApiErr
             "scored": counts.iter().find(|(s, _)| *s == row.id).map_or(0, |(_, n)| *n),
         });
         if status == ScaleStatus::Revealed {
-            let results = revealed_scores(state, id, &row.id).await?;
+            let results = revealed_scores(state, id, row.id).await?;
             let scores: Vec<_> = results.iter().map(|r| r.score).collect();
             scale["results"] = serde_json::to_value(&results).unwrap_or_default();
             scale["summary"] = serde_json::to_value(Summary::of(&scores)).unwrap_or_default();
@@ -617,13 +560,8 @@ async fn scales_json(state: &AppState, id: ConferenceId) -> Result<Value, ApiErr
     Ok(json!(scales))
 }
 
-async fn export(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let member = chair_of(&state, &headers, id).await?;
+async fn export(State(state): State<AppState>, member: Chairing) -> Result<Json<Value>, ApiError> {
+    let id = member.id();
     let row = &member.conference;
     let children = children(row)?;
     let child_names: BTreeMap<ChildId, String> =
@@ -632,14 +570,19 @@ async fn export(
     let (attendance, quorum) = attendance_and_quorum(&state, id, &people).await?;
     let participants: Vec<Value> = people
         .iter()
-        .filter(|p| !matches!(p.status.as_str(), "waiting" | "turned_away"))
+        .filter(|p| {
+            !matches!(
+                p.status,
+                ParticipantStatus::Waiting | ParticipantStatus::TurnedAway
+            )
+        })
         .map(|p| {
             json!({
                 "id": p.id,
                 "name": p.name,
                 "role": p.role,
                 "agency": p.agency,
-                "removed": p.status == "removed",
+                "removed": p.status == ParticipantStatus::Removed,
                 "attendance": attendance.get(&p.id).map(|a| a.as_str()),
             })
         })
@@ -649,7 +592,7 @@ async fn export(
     let decisions: Vec<Value> = children
         .iter()
         .map(|child| {
-            let decision = stored.iter().find(|d| d.child_id == child.id.to_string());
+            let decision = stored.iter().find(|d| d.child_id == child.id);
             let mut entry = json!({ "child": child.id, "name": child.name });
             match decision {
                 Some(d) => {
@@ -686,7 +629,7 @@ async fn export(
     });
     state
         .storage
-        .record_event(&audit(&member, "record_exported", json!({})))
+        .record_event(&member.event("record_exported", json!({})))
         .await?;
     tracing::info!(conference = %id, "record exported");
     Ok(Json(body))
@@ -696,18 +639,16 @@ async fn export(
 
 async fn audit_view(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    member: Chairing,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    chair_of(&state, &headers, id).await?;
+    let id = member.id();
     let people = state.storage.participants(id).await?;
-    let revealed: Vec<String> = state
+    let revealed: Vec<ScaleId> = state
         .storage
         .scales(id)
         .await?
         .into_iter()
-        .filter(|s| s.status == ScaleStatus::Revealed.as_str())
+        .filter(|s| s.status == ScaleStatus::Revealed)
         .map(|s| s.id)
         .collect();
     let events: Vec<Value> = state
@@ -721,7 +662,7 @@ async fn audit_view(
             let secret = event.action == "score_given"
                 && !detail["scale"]
                     .as_str()
-                    .is_some_and(|s| revealed.iter().any(|r| r == s));
+                    .is_some_and(|s| revealed.iter().any(|r| r.to_string() == s));
             if secret {
                 detail["score"] = Value::Null;
                 detail["reason"] = Value::Null;

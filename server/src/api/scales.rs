@@ -19,17 +19,15 @@ use roundtable_shared::scale::{
     self, PreviousScores, RevealedScore, ScaleEntry, ScaleStatus, ScaleSubject, ScaleWording,
     Summary, Wording,
 };
-use roundtable_shared::{Child, ConferenceId, ParticipantId, Role, Score};
+use roundtable_shared::{Child, ConferenceId, ParticipantId, Role, ScaleId, Score};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{Member, member_of};
+use super::access::{Chairing, Participating};
 use crate::error::{ApiError, JsonBody, Path};
 use crate::state::AppState;
-use crate::storage::{
-    AuditEvent, ConferenceRow, OpenRefused, ParticipantRow, ScaleRow, VoteOutcome, VoteRow,
-};
+use crate::storage::{ConferenceRow, OpenRefused, ParticipantRow, ScaleRow, VoteOutcome, VoteRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,13 +44,6 @@ pub fn router() -> Router<AppState> {
 
 const MAX_REASON_CHARS: usize = 1000;
 const MAX_WORDS_CHARS: usize = 300;
-
-pub(super) fn chair_only(member: &Member) -> Result<(), ApiError> {
-    match member.role {
-        Role::Chair => Ok(()),
-        _ => Err(ApiError::Forbidden),
-    }
-}
 
 pub(super) fn children(conference: &ConferenceRow) -> Result<Vec<Child>, ApiError> {
     Ok(super::conferences::conference_model(conference)?.children)
@@ -92,23 +83,11 @@ fn corrupt(what: &str) -> ApiError {
     ApiError::Internal(crate::storage::StorageError::Corrupt(what.to_owned()))
 }
 
-fn subject_of(row: &ScaleRow) -> Result<ScaleSubject, ApiError> {
-    serde_json::from_str(&row.subject).map_err(|_| corrupt("scale subject"))
-}
-
-fn wording_of(row: &ScaleRow) -> Result<ScaleWording, ApiError> {
-    serde_json::from_str(&row.wording).map_err(|_| corrupt("scale wording"))
-}
-
-pub(super) fn status_of(row: &ScaleRow) -> Result<ScaleStatus, ApiError> {
-    ScaleStatus::parse(&row.status).ok_or_else(|| corrupt("scale status"))
-}
-
 /// Every score of a scale with the name and role of who gave it.
 pub(super) async fn revealed_scores(
     state: &AppState,
     conference: ConferenceId,
-    scale: &str,
+    scale: ScaleId,
 ) -> Result<Vec<RevealedScore>, ApiError> {
     let people = state.storage.participants(conference).await?;
     let votes = state.storage.votes(scale).await?;
@@ -124,8 +103,6 @@ pub(super) async fn revealed_scores(
                 name: person.name.clone(),
                 role: person
                     .role
-                    .as_deref()
-                    .and_then(Role::parse)
                     .ok_or_else(|| corrupt("a score from someone without a role"))?,
                 score: Score::new(i64::from(vote.score)).map_err(|_| corrupt("score"))?,
                 reason: vote.reason,
@@ -169,7 +146,7 @@ async fn previous_scores(
     };
     let mut matching = None;
     for row in state.storage.scales(previous_id).await? {
-        if status_of(&row)? == ScaleStatus::Revealed && same(&subject_of(&row)?) {
+        if row.status == ScaleStatus::Revealed && same(&row.subject) {
             matching = Some(row);
         }
     }
@@ -179,7 +156,7 @@ async fn previous_scores(
     Ok(Some(PreviousScores {
         conference_title: previous.title.clone(),
         held: previous.scheduled_start.clone(),
-        scores: revealed_scores(state, previous_id, &row.id).await?,
+        scores: revealed_scores(state, previous_id, row.id).await?,
     }))
 }
 
@@ -187,13 +164,13 @@ async fn previous_scores(
 /// own score, and everyone's scores only once revealed.
 async fn scale_json(
     state: &AppState,
-    member: &Member,
+    member: &Participating,
     row: &ScaleRow,
     scored: u32,
     mine: Option<&VoteRow>,
 ) -> Result<Value, ApiError> {
-    let wording = wording_of(row)?;
-    let status = status_of(row)?;
+    let wording = &row.wording;
+    let status = row.status;
     let words = if member.role.is_family_side() {
         &wording.family
     } else {
@@ -202,7 +179,7 @@ async fn scale_json(
     let mut body = json!({
         "id": row.id,
         "number": row.number,
-        "subject": subject_of(row)?,
+        "subject": row.subject,
         "about": row.about,
         "question": words.question,
         "zero": words.zero,
@@ -217,14 +194,14 @@ async fn scale_json(
         })),
     });
     if status == ScaleStatus::Revealed {
-        let results = revealed_scores(state, member.conference.id, &row.id).await?;
+        let results = revealed_scores(state, member.conference.id, row.id).await?;
         let scores: Vec<Score> = results.iter().map(|r| r.score).collect();
         body["results"] = serde_json::to_value(&results).unwrap_or_default();
         body["summary"] = serde_json::to_value(Summary::of(&scores)).unwrap_or_default();
     }
     let children = children(&member.conference)?;
     if let Some(previous) =
-        previous_scores(state, member.conference.id, &subject_of(row)?, &children).await?
+        previous_scores(state, member.conference.id, &row.subject, &children).await?
     {
         body["previous"] = serde_json::to_value(previous).unwrap_or_default();
     }
@@ -232,7 +209,7 @@ async fn scale_json(
 }
 
 /// Everything `GET …/scales` answers: who the caller is and every scale.
-async fn scales_json(state: &AppState, member: &Member) -> Result<Value, ApiError> {
+async fn scales_json(state: &AppState, member: &Participating) -> Result<Value, ApiError> {
     let id = member.conference.id;
     let rows = state.storage.scales(id).await?;
     let counts = state.storage.scored_counts(id).await?;
@@ -263,10 +240,8 @@ async fn scales_json(state: &AppState, member: &Member) -> Result<Value, ApiErro
 
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    member: Participating,
 ) -> Result<Json<Value>, ApiError> {
-    let member = member_of(&state, &headers, ConferenceId(id)).await?;
     Ok(Json(scales_json(&state, &member).await?))
 }
 
@@ -275,11 +250,10 @@ async fn list(
 /// (the reason as data) if the caller stops being part of the conference.
 async fn live(
     State(state): State<AppState>,
+    member: Participating,
     headers: HeaderMap,
-    Path(id): Path<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let id = ConferenceId(id);
-    let member = member_of(&state, &headers, id).await?;
+    let id = member.id();
     let notices = state.notices.subscribe(id).ok_or(ApiError::Busy)?;
     // When the session or link the stream was opened with stops working, it is
     // checked again (and so ends) without waiting for a notice.
@@ -296,7 +270,7 @@ async fn live(
                     _ = crate::auth::expired(ends) => {}
                 }
             }
-            let event = match member_of(&state, &headers, id).await {
+            let event = match Participating::check(&state, &headers, id).await {
                 Ok(member) => match scales_json(&state, &member).await {
                     Ok(body) => Event::default().event("scales").data(body.to_string()),
                     Err(e) => Event::default().event("problem").data(e.to_string()),
@@ -319,24 +293,12 @@ struct OpenScale {
     wording: Option<ScaleWording>,
 }
 
-pub(super) fn audit(member: &Member, action: &'static str, detail: Value) -> AuditEvent {
-    AuditEvent {
-        conference: member.conference.id,
-        actor: Some(member.participant.id),
-        action,
-        detail,
-    }
-}
-
 async fn open(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<Uuid>,
+    member: Chairing,
     JsonBody(body): JsonBody<OpenScale>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let id = ConferenceId(id);
-    let member = member_of(&state, &headers, id).await?;
-    chair_only(&member)?;
+    let id = member.id();
     super::not_closed(&member.conference)?;
     let children = children(&member.conference)?;
     let about = about(&body.subject, &children)?;
@@ -351,16 +313,15 @@ async fn open(
             .unwrap_or_else(|| ScaleWording::defaults(&about)),
     )?;
     let new = ScaleRow {
-        id: Uuid::new_v4().to_string(),
+        id: ScaleId(Uuid::new_v4()),
         conference_id: id,
         number: 0,
-        subject: serde_json::to_string(&subject).map_err(|_| corrupt("subject"))?,
+        subject: subject.clone(),
         about: about.clone(),
-        wording: serde_json::to_string(&wording).map_err(|_| corrupt("wording"))?,
-        status: ScaleStatus::Open.as_str().to_owned(),
+        wording: wording.clone(),
+        status: ScaleStatus::Open,
     };
-    let event = audit(
-        &member,
+    let event = member.event(
         "scale_opened",
         json!({ "scale": new.id, "subject": subject, "about": about }),
     );
@@ -375,7 +336,7 @@ async fn open(
                 )
             })?;
     let entry = ScaleEntry {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         number: row.number,
         subject: subject.clone(),
         about,
@@ -428,7 +389,7 @@ fn checked_score(body: &GiveScore) -> Result<(Score, Option<String>), ApiError> 
 
 /// Why a scale of this conference refused a score: the conference closed meanwhile,
 /// the scale is unknown, or no longer open.
-async fn vote_refusal(state: &AppState, conference: ConferenceId, scale: &str) -> ApiError {
+async fn vote_refusal(state: &AppState, conference: ConferenceId, scale: ScaleId) -> ApiError {
     match state.storage.conference(conference).await {
         Ok(Some(row)) if row.closed_at.is_some() => {
             return ApiError::Conflict(super::CLOSED.into());
@@ -446,8 +407,8 @@ async fn vote_refusal(state: &AppState, conference: ConferenceId, scale: &str) -
 /// Stores a score for `voter` and tells every screen the new count.
 async fn give_score(
     state: &AppState,
-    member: &Member,
-    scale: &str,
+    member: &Participating,
+    scale: ScaleId,
     voter: &ParticipantRow,
     body: &GiveScore,
 ) -> Result<Json<Value>, ApiError> {
@@ -465,7 +426,7 @@ async fn give_score(
     if on_behalf {
         detail["for"] = json!(voter.id);
     }
-    let event = audit(member, "score_given", detail);
+    let event = member.event("score_given", detail);
     let VoteOutcome::Stored { scored } = state
         .storage
         .put_vote(conference, scale, voter.id, &vote, &event)
@@ -476,7 +437,7 @@ async fn give_score(
     state
         .rooms
         .server_change((conference, DocumentKind::Shared), |txn| {
-            scale::write_scored(txn, scale, scored)
+            scale::write_scored(txn, &scale.to_string(), scored)
         })
         .await?;
     Ok(Json(json!({
@@ -488,20 +449,15 @@ async fn give_score(
 }
 
 fn may_vote(p: &ParticipantRow) -> bool {
-    p.role
-        .as_deref()
-        .and_then(Role::parse)
-        .is_some_and(Role::votes)
-        && matches!(p.status.as_str(), "invited" | "admitted")
+    p.role.is_some_and(Role::votes) && p.status.takes_part()
 }
 
 async fn vote(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, scale)): Path<(Uuid, Uuid)>,
+    Path((_, scale)): Path<(Uuid, Uuid)>,
+    member: Participating,
     JsonBody(body): JsonBody<GiveScore>,
 ) -> Result<Json<Value>, ApiError> {
-    let member = member_of(&state, &headers, ConferenceId(id)).await?;
     if !member.role.votes() {
         return Err(ApiError::Invalid(format!(
             "a {} does not give a score",
@@ -509,20 +465,18 @@ async fn vote(
         )));
     }
     let voter = member.participant.clone();
-    give_score(&state, &member, &scale.to_string(), &voter, &body).await
+    give_score(&state, &member, ScaleId(scale), &voter, &body).await
 }
 
 /// The chair enters a score for someone without a phone; it is marked as entered by
 /// the chair.
 async fn vote_for(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, scale, participant)): Path<(Uuid, Uuid, Uuid)>,
+    Path((_, scale, participant)): Path<(Uuid, Uuid, Uuid)>,
+    member: Chairing,
     JsonBody(body): JsonBody<GiveScore>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = ConferenceId(id);
-    let member = member_of(&state, &headers, id).await?;
-    chair_only(&member)?;
+    let id = member.id();
     let voter = state
         .storage
         .participant(ParticipantId(participant))
@@ -537,30 +491,27 @@ async fn vote_for(
             voter.name
         )));
     }
-    give_score(&state, &member, &scale.to_string(), &voter, &body).await
+    give_score(&state, &member, ScaleId(scale), &voter, &body).await
 }
 
 /// Moves a scale on (close or reveal), writes the outcome into the document, and
 /// tells the phones.
 async fn move_on(
     state: &AppState,
-    headers: &HeaderMap,
-    id: ConferenceId,
-    scale: Uuid,
+    member: &Chairing,
+    scale: ScaleId,
     to: ScaleStatus,
 ) -> Result<Json<Value>, ApiError> {
-    let member = member_of(state, headers, id).await?;
-    chair_only(&member)?;
+    let id = member.id();
     super::not_closed(&member.conference)?;
-    let scale = scale.to_string();
     let row = state
         .storage
-        .scale(id, &scale)
+        .scale(id, scale)
         .await?
         .ok_or(ApiError::NotFound(
             "there is no such safety scale in this conference",
         ))?;
-    let now = status_of(&row)?;
+    let now = row.status;
     let next = match to {
         ScaleStatus::Closed => now.close(),
         _ => now.reveal(),
@@ -574,24 +525,24 @@ async fn move_on(
             .storage
             .set_scale_status(
                 id,
-                &scale,
-                from.as_str(),
-                to.as_str(),
-                &audit(&member, action, json!({ "scale": scale })),
+                scale,
+                from,
+                to,
+                &member.event(action, json!({ "scale": scale })),
             )
             .await?;
     // Whether it moved now or earlier, the document is made to say where the scale
     // is, so a write that failed before is put right by asking again.
-    let row = state.storage.scale(id, &scale).await?.unwrap_or(row);
-    let status = status_of(&row)?;
+    let row = state.storage.scale(id, scale).await?.unwrap_or(row);
+    let status = row.status;
     let results = match status {
-        ScaleStatus::Revealed => revealed_scores(state, id, &scale).await?,
+        ScaleStatus::Revealed => revealed_scores(state, id, scale).await?,
         _ => Vec::new(),
     };
     state
         .rooms
         .server_change((id, DocumentKind::Shared), |txn| {
-            scale::write_status(txn, &scale, status, &results)
+            scale::write_status(txn, &scale.to_string(), status, &results)
         })
         .await?;
     if !moved {
@@ -608,35 +559,21 @@ async fn move_on(
         .iter()
         .find(|(s, _)| *s == scale)
         .map_or(0, |(_, n)| *n);
-    Ok(Json(scale_json(state, &member, &row, scored, None).await?))
+    Ok(Json(scale_json(state, member, &row, scored, None).await?))
 }
 
 async fn close(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, scale)): Path<(Uuid, Uuid)>,
+    Path((_, scale)): Path<(Uuid, Uuid)>,
+    member: Chairing,
 ) -> Result<Json<Value>, ApiError> {
-    move_on(
-        &state,
-        &headers,
-        ConferenceId(id),
-        scale,
-        ScaleStatus::Closed,
-    )
-    .await
+    move_on(&state, &member, ScaleId(scale), ScaleStatus::Closed).await
 }
 
 async fn reveal(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Path((id, scale)): Path<(Uuid, Uuid)>,
+    Path((_, scale)): Path<(Uuid, Uuid)>,
+    member: Chairing,
 ) -> Result<Json<Value>, ApiError> {
-    move_on(
-        &state,
-        &headers,
-        ConferenceId(id),
-        scale,
-        ScaleStatus::Revealed,
-    )
-    .await
+    move_on(&state, &member, ScaleId(scale), ScaleStatus::Revealed).await
 }

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use roundtable_shared::ParticipantStatus;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -103,7 +104,7 @@ async fn me(
             Ok(Json(json!({
                 "kind": "participant", "id": p.id, "name": p.name, "role": p.role,
                 "agency": p.agency, "conference_id": p.conference_id, "status": p.status,
-                "admitted": matches!(p.status.as_str(), "invited" | "admitted"),
+                "admitted": p.status.takes_part(),
             })))
         }
     }
@@ -120,7 +121,7 @@ async fn redeem_link(
     JsonBody(body): JsonBody<Redeem>,
 ) -> Result<Response, ApiError> {
     let mut participant = auth::participant_by_link(&state, &body.token).await?;
-    if participant.status == "invited" {
+    if participant.status == ParticipantStatus::Invited {
         let event = crate::storage::AuditEvent {
             conference: participant.conference_id,
             actor: Some(participant.id),
@@ -129,9 +130,9 @@ async fn redeem_link(
         };
         state
             .storage
-            .set_participant_status(participant.id, "admitted", None, &event)
+            .set_participant_status(participant.id, ParticipantStatus::Admitted, None, &event)
             .await?;
-        participant.status = "admitted".into();
+        participant.status = ParticipantStatus::Admitted;
     }
     let token = auth::start_session(&state, SessionSubject::Participant(participant.id)).await?;
     tracing::info!(participant = %participant.id, "join link opened");

@@ -52,12 +52,12 @@ async fn connect(
         return Err(ApiError::Forbidden);
     }
     let id = ConferenceId(id);
-    let super::Member {
+    let super::access::Participating {
         participant,
         role,
         expires_at,
         ..
-    } = super::member_of(&state, &headers, id).await?;
+    } = super::access::Participating::check(&state, &headers, id).await?;
     // The connection ends when the session or link it was opened with does.
     let ends = crate::auth::ends_at(expires_at);
     if !kind.readable_by(role) {
@@ -78,7 +78,7 @@ async fn connect(
                     // a removal after this point closes the connection through the room.
                     let still_in = matches!(
                         rooms.storage().participant(participant_id).await,
-                        Ok(Some(p)) if matches!(p.status.as_str(), "invited" | "admitted")
+                        Ok(Some(p)) if p.status.takes_part()
                     );
                     if !still_in {
                         rooms.leave(&joined.room, joined.connection).await;

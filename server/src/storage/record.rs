@@ -6,16 +6,18 @@
 //! change, that the conference is not closed, and writes its audit event in the same
 //! transaction.
 
-use roundtable_shared::{ConferenceId, ParticipantId};
+use roundtable_shared::doc::DocumentKind;
+use roundtable_shared::record::Attendance;
+use roundtable_shared::{ChildId, ConferenceId, ParticipantId};
 use sqlx::Row;
 
 use super::scales::record;
-use super::{ConferenceRow, Result, Storage, StorageError, now_ms, parse_id};
+use super::{ConferenceRow, Result, Storage, StorageError, now_ms, parse_id, word};
 
 /// A child's decision as stored.
 #[derive(Debug, Clone)]
 pub struct DecisionRow {
-    pub child_id: String,
+    pub child_id: ChildId,
     /// JSON: `{decision, agency_views, dissent, lead_social_worker}`.
     pub body: serde_json::Value,
     pub recorded_by: Option<ParticipantId>,
@@ -28,7 +30,7 @@ pub struct DocumentChangeRow {
     pub at: i64,
     /// `None` for the server's own changes.
     pub participant: Option<ParticipantId>,
-    pub document: String,
+    pub document: DocumentKind,
 }
 
 /// What deleting one conference removed (or, in a dry run, would remove).
@@ -91,7 +93,7 @@ impl Storage {
     pub async fn put_decision(
         &self,
         conference: ConferenceId,
-        child: &str,
+        child: ChildId,
         body: &serde_json::Value,
         recorded_by: ParticipantId,
         event: &super::AuditEvent,
@@ -104,7 +106,7 @@ impl Storage {
                  body = excluded.body, recorded_by = excluded.recorded_by,
                  recorded_at = excluded.recorded_at",
         )
-        .bind(child)
+        .bind(child.to_string())
         .bind(body.to_string())
         .bind(recorded_by.to_string())
         .bind(at)
@@ -124,7 +126,7 @@ impl Storage {
         .into_iter()
         .map(|row| {
             Ok(DecisionRow {
-                child_id: row.get("child_id"),
+                child_id: parse_id(row.get::<&str, _>("child_id"))?,
                 body: serde_json::from_str(row.get::<&str, _>("body"))
                     .map_err(|_| StorageError::Corrupt("decision".into()))?,
                 recorded_by: row
@@ -143,7 +145,7 @@ impl Storage {
         &self,
         conference: ConferenceId,
         participant: ParticipantId,
-        status: &str,
+        status: Attendance,
         event: &super::AuditEvent,
     ) -> Result<bool> {
         let change = sqlx::query(
@@ -152,7 +154,7 @@ impl Storage {
              ON CONFLICT (conference_id, participant_id) DO UPDATE SET status = excluded.status",
         )
         .bind(participant.to_string())
-        .bind(status)
+        .bind(status.as_str())
         .bind(conference.to_string());
         self.change_recorded(change, event, now_ms()).await
     }
@@ -161,7 +163,7 @@ impl Storage {
     pub async fn attendance(
         &self,
         conference: ConferenceId,
-    ) -> Result<Vec<(ParticipantId, String)>> {
+    ) -> Result<Vec<(ParticipantId, Attendance)>> {
         sqlx::query("SELECT participant_id, status FROM attendance WHERE conference_id = ?")
             .bind(conference.to_string())
             .fetch_all(&self.pool)
@@ -170,7 +172,7 @@ impl Storage {
             .map(|row| {
                 Ok((
                     parse_id(row.get::<&str, _>("participant_id"))?,
-                    row.get("status"),
+                    word(&row, "status", Attendance::parse)?,
                 ))
             })
             .collect()
@@ -255,7 +257,7 @@ impl Storage {
                     .get::<Option<String>, _>("participant_id")
                     .map(|p| parse_id(&p))
                     .transpose()?,
-                document: row.get("document"),
+                document: word(&row, "document", DocumentKind::parse)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

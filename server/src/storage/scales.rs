@@ -4,22 +4,21 @@
 //! to a scale or a score is written in the same transaction as its audit event, so
 //! the log can never miss one.
 
-use roundtable_shared::{ConferenceId, ParticipantId};
+use roundtable_shared::scale::{ScaleStatus, ScaleSubject, ScaleWording};
+use roundtable_shared::{ConferenceId, ParticipantId, ScaleId};
 use sqlx::Row;
 
-use super::{Result, Storage, StorageError, now_ms, parse_id};
+use super::{Result, Storage, StorageError, json, now_ms, parse_id, word};
 
 #[derive(Debug, Clone)]
 pub struct ScaleRow {
-    pub id: String,
+    pub id: ScaleId,
     pub conference_id: ConferenceId,
     pub number: u32,
-    /// JSON of `roundtable_shared::scale::ScaleSubject`.
-    pub subject: String,
+    pub subject: ScaleSubject,
     pub about: String,
-    /// JSON of `roundtable_shared::scale::ScaleWording`.
-    pub wording: String,
-    pub status: String,
+    pub wording: ScaleWording,
+    pub status: ScaleStatus,
 }
 
 #[derive(Debug, Clone)]
@@ -68,14 +67,14 @@ const SCALE_COLUMNS: &str = "id, conference_id, number, subject, about, wording,
 
 fn scale_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ScaleRow> {
     Ok(ScaleRow {
-        id: row.get("id"),
+        id: parse_id(row.get::<&str, _>("id"))?,
         conference_id: parse_id(row.get::<&str, _>("conference_id"))?,
         number: u32::try_from(row.get::<i64, _>("number"))
             .map_err(|_| StorageError::Corrupt("scale number".into()))?,
-        subject: row.get("subject"),
+        subject: json(&row, "subject")?,
         about: row.get("about"),
-        wording: row.get("wording"),
-        status: row.get("status"),
+        wording: json(&row, "wording")?,
+        status: word(&row, "status", ScaleStatus::parse)?,
     })
 }
 
@@ -112,11 +111,11 @@ impl Storage {
              SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, 'open', ?
              FROM scales WHERE conference_id = ?",
         )
-        .bind(&scale.id)
+        .bind(scale.id.to_string())
         .bind(scale.conference_id.to_string())
-        .bind(&scale.subject)
+        .bind(serde_json::to_string(&scale.subject).expect("a scale's subject is plain data"))
         .bind(&scale.about)
-        .bind(&scale.wording)
+        .bind(serde_json::to_string(&scale.wording).expect("a scale's wording is plain data"))
         .bind(at)
         .bind(scale.conference_id.to_string())
         .execute(&mut *tx)
@@ -130,7 +129,7 @@ impl Storage {
         record(&mut tx, event, at).await?;
         let sql = format!("SELECT {SCALE_COLUMNS} FROM scales WHERE id = ?");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&scale.id)
+            .bind(scale.id.to_string())
             .fetch_one(&mut *tx)
             .await?;
         let stored = scale_from_row(row)?;
@@ -138,10 +137,10 @@ impl Storage {
         Ok(Ok(stored))
     }
 
-    pub async fn scale(&self, conference: ConferenceId, id: &str) -> Result<Option<ScaleRow>> {
+    pub async fn scale(&self, conference: ConferenceId, id: ScaleId) -> Result<Option<ScaleRow>> {
         let sql = format!("SELECT {SCALE_COLUMNS} FROM scales WHERE id = ? AND conference_id = ?");
         sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
+            .bind(id.to_string())
             .bind(conference.to_string())
             .fetch_optional(&self.pool)
             .await?
@@ -163,7 +162,7 @@ impl Storage {
     }
 
     /// How many people have scored each of the conference's scales.
-    pub async fn scored_counts(&self, conference: ConferenceId) -> Result<Vec<(String, u32)>> {
+    pub async fn scored_counts(&self, conference: ConferenceId) -> Result<Vec<(ScaleId, u32)>> {
         let rows = sqlx::query(
             "SELECT s.id AS id, COUNT(v.participant_id) AS scored
              FROM scales s LEFT JOIN scale_votes v ON v.scale_id = s.id
@@ -172,13 +171,15 @@ impl Storage {
         .bind(conference.to_string())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
+        rows.into_iter()
             .map(|r| {
                 let scored: i64 = r.get("scored");
-                (r.get("id"), u32::try_from(scored).unwrap_or(0))
+                Ok((
+                    parse_id(r.get::<&str, _>("id"))?,
+                    u32::try_from(scored).unwrap_or(0),
+                ))
             })
-            .collect())
+            .collect()
     }
 
     /// Stores `participant`'s score on an open scale, replacing any earlier score of
@@ -187,7 +188,7 @@ impl Storage {
     pub async fn put_vote(
         &self,
         conference: ConferenceId,
-        scale: &str,
+        scale: ScaleId,
         participant: ParticipantId,
         vote: &VoteRow,
         event: &AuditEvent,
@@ -211,7 +212,7 @@ impl Storage {
         .bind(&vote.reason)
         .bind(vote.entered_by.map(|p| p.to_string()))
         .bind(at)
-        .bind(scale)
+        .bind(scale.to_string())
         .bind(conference.to_string())
         .execute(&mut *tx)
         .await?;
@@ -220,7 +221,7 @@ impl Storage {
         }
         record(&mut tx, event, at).await?;
         let scored: i64 = sqlx::query("SELECT COUNT(*) FROM scale_votes WHERE scale_id = ?")
-            .bind(scale)
+            .bind(scale.to_string())
             .fetch_one(&mut *tx)
             .await?
             .get(0);
@@ -234,27 +235,29 @@ impl Storage {
     pub async fn set_scale_status(
         &self,
         conference: ConferenceId,
-        scale: &str,
-        from: &str,
-        to: &str,
+        scale: ScaleId,
+        from: ScaleStatus,
+        to: ScaleStatus,
         event: &AuditEvent,
     ) -> Result<bool> {
         let at = now_ms();
         let column = match to {
-            "closed" => "closed_at",
-            "revealed" => "revealed_at",
-            _ => return Err(StorageError::Corrupt(format!("scale status {to:?}"))),
+            ScaleStatus::Closed => "closed_at",
+            ScaleStatus::Revealed => "revealed_at",
+            ScaleStatus::Open => {
+                return Err(StorageError::Write("a scale cannot open again".into()));
+            }
         };
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "UPDATE scales SET status = ?, {column} = ? WHERE id = ? AND conference_id = ? AND status = ?"
         );
         let changed = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to)
+            .bind(to.as_str())
             .bind(at)
-            .bind(scale)
+            .bind(scale.to_string())
             .bind(conference.to_string())
-            .bind(from)
+            .bind(from.as_str())
             .execute(&mut *tx)
             .await?;
         if changed.rows_affected() == 0 {
@@ -266,12 +269,12 @@ impl Storage {
     }
 
     /// Every score given on a scale, in the order people first scored.
-    pub async fn votes(&self, scale: &str) -> Result<Vec<VoteRow>> {
+    pub async fn votes(&self, scale: ScaleId) -> Result<Vec<VoteRow>> {
         sqlx::query(
             "SELECT participant_id, score, reason, entered_by FROM scale_votes
              WHERE scale_id = ? ORDER BY rowid",
         )
-        .bind(scale)
+        .bind(scale.to_string())
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -284,7 +287,7 @@ impl Storage {
         &self,
         conference: ConferenceId,
         participant: ParticipantId,
-    ) -> Result<Vec<(String, VoteRow)>> {
+    ) -> Result<Vec<(ScaleId, VoteRow)>> {
         sqlx::query(
             "SELECT v.scale_id AS scale_id, v.participant_id, v.score, v.reason, v.entered_by
              FROM scale_votes v JOIN scales s ON s.id = v.scale_id
@@ -295,7 +298,10 @@ impl Storage {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(|row| Ok((row.get("scale_id"), vote_from_row(row)?)))
+        .map(|row| {
+            let scale = parse_id(row.get::<&str, _>("scale_id"))?;
+            Ok((scale, vote_from_row(row)?))
+        })
         .collect()
     }
 

@@ -514,7 +514,7 @@ async fn a_closed_conference_changes_no_more_until_the_chair_reopens_it() {
         .storage()
         .put_vote(
             s.conference.parse().unwrap(),
-            &scale,
+            scale.parse().unwrap(),
             parent,
             &VoteRow {
                 participant_id: parent,
