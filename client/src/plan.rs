@@ -105,7 +105,7 @@ fn SharedText(place: PlanText, dom_id: String, label: String, rows: u32) -> impl
 
 /// A new random id, from the browser's secure random numbers.
 fn new_id() -> String {
-    crate::board::new_item_id()
+    crate::board::context::new_item_id()
 }
 
 /// Who will do an action, in words.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use roundtable_server::sync::mailbox::{CloseReason, Outgoing};
-use roundtable_server::sync::room::Peer;
+use roundtable_server::sync::peer::Peer;
 use roundtable_server::sync::rooms::Joined;
 use roundtable_shared::ParticipantId;
 use roundtable_shared::doc::DocumentKind;

@@ -122,6 +122,32 @@ pub struct ParticipantRow {
     pub chair_id: Option<ChairId>,
 }
 
+impl ConferenceRow {
+    /// The conference as the model has it, its stored JSON and times read.
+    pub fn model(&self) -> Result<roundtable_shared::Conference> {
+        let corrupt = |what: &str| StorageError::Corrupt(format!("conference {}: {what}", self.id));
+        Ok(roundtable_shared::Conference {
+            id: self.id,
+            title: self.title.clone(),
+            kind: self.kind,
+            scheduled_start: time::OffsetDateTime::parse(
+                &self.scheduled_start,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map_err(|_| corrupt("start"))?,
+            children: serde_json::from_str(&self.children_json).map_err(|_| corrupt("children"))?,
+            headings: serde_json::from_value(serde_json::Value::String(self.headings.clone()))
+                .map_err(|_| corrupt("headings"))?,
+            phase: self.phase,
+        })
+    }
+
+    /// The children the conference is about.
+    pub fn children(&self) -> Result<Vec<roundtable_shared::Child>> {
+        Ok(self.model()?.children)
+    }
+}
+
 /// Who a session belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionSubject {

@@ -46,6 +46,14 @@ pub(crate) fn short(text: &str) -> String {
     }
 }
 
+/// A new random id for an item, from the browser's secure random numbers.
+pub(crate) fn new_item_id() -> String {
+    window()
+        .crypto()
+        .map(|crypto| crypto.random_uuid())
+        .unwrap_or_else(|_| format!("item-{}", js_sys::Date::now()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use roundtable_shared::permissions;
 use crate::api::{self, ApiError};
 use crate::live::{Connection, Live};
 use crate::set_page_title;
-use context::{BoardContext, short};
+use context::{BoardContext, new_item_id, short};
 use read::Snapshot;
 
 /// What the page is showing.
@@ -242,14 +242,6 @@ fn HeadingColumn(key: String, title: String) -> impl IntoView {
             {adds.then(|| view! { <AddItem heading=key.clone() title=title.clone()/> })}
         </section>
     }
-}
-
-/// A new random id for an item, from the browser's secure random numbers.
-pub(crate) fn new_item_id() -> String {
-    window()
-        .crypto()
-        .map(|crypto| crypto.random_uuid())
-        .unwrap_or_else(|_| format!("item-{}", js_sys::Date::now()))
 }
 
 /// The form under a heading that adds an item to it.

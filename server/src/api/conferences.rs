@@ -47,26 +47,6 @@ pub(crate) fn conference_json(row: &ConferenceRow) -> Value {
     })
 }
 
-pub(crate) fn conference_model(row: &ConferenceRow) -> Result<Conference, ApiError> {
-    let corrupt = |what: &str| {
-        ApiError::Internal(crate::storage::StorageError::Corrupt(format!(
-            "conference {}: {what}",
-            row.id
-        )))
-    };
-    Ok(Conference {
-        id: row.id,
-        title: row.title.clone(),
-        kind: row.kind,
-        scheduled_start: OffsetDateTime::parse(&row.scheduled_start, &Rfc3339)
-            .map_err(|_| corrupt("start"))?,
-        children: serde_json::from_str(&row.children_json).map_err(|_| corrupt("children"))?,
-        headings: serde_json::from_value(Value::String(row.headings.clone()))
-            .map_err(|_| corrupt("headings"))?,
-        phase: row.phase,
-    })
-}
-
 async fn list(
     State(state): State<AppState>,
     SignedInChair(chair): SignedInChair,
@@ -314,7 +294,7 @@ async fn set_phase(
         // Closing is more than a phase: it is recorded, and freezes the conference.
         return super::record::close_conference(&state, &chair).await;
     }
-    let _ = conference_model(&chair.conference)?;
+    let _ = chair.conference.model()?;
     let event = chair.event("phase_changed", json!({ "phase": phase.as_str() }));
     state.storage.set_phase(id, phase, &event).await?;
     state

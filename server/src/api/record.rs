@@ -30,7 +30,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::access::Chairing;
-use super::scales::{children, revealed_scores};
+use super::scales::revealed_scores;
 use super::{not_closed, text};
 use crate::error::{ApiError, JsonBody, Path};
 use crate::state::AppState;
@@ -202,7 +202,7 @@ async fn record_decision(
     let id = member.id();
     not_closed(&member.conference)?;
     let child = ChildId(child);
-    if !children(&member.conference)?.iter().any(|c| c.id == child) {
+    if !member.conference.children()?.iter().any(|c| c.id == child) {
         return Err(ApiError::Invalid(
             "that child is not part of this conference".into(),
         ));
@@ -563,7 +563,7 @@ async fn scales_json(state: &AppState, id: ConferenceId) -> Result<Value, ApiErr
 async fn export(State(state): State<AppState>, member: Chairing) -> Result<Json<Value>, ApiError> {
     let id = member.id();
     let row = &member.conference;
-    let children = children(row)?;
+    let children = row.children()?;
     let child_names: BTreeMap<ChildId, String> =
         children.iter().map(|c| (c.id, c.name.clone())).collect();
     let people = state.storage.participants(id).await?;

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use super::access::{Chairing, Participating};
 use crate::error::{ApiError, JsonBody, Path};
 use crate::state::AppState;
-use crate::storage::{ConferenceRow, OpenRefused, ParticipantRow, ScaleRow, VoteOutcome, VoteRow};
+use crate::storage::{OpenRefused, ParticipantRow, ScaleRow, VoteOutcome, VoteRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,10 +44,6 @@ pub fn router() -> Router<AppState> {
 
 const MAX_REASON_CHARS: usize = 1000;
 const MAX_WORDS_CHARS: usize = 300;
-
-pub(super) fn children(conference: &ConferenceRow) -> Result<Vec<Child>, ApiError> {
-    Ok(super::conferences::conference_model(conference)?.children)
-}
 
 /// Who or what a scale is about, in words.
 fn about(subject: &ScaleSubject, children: &[Child]) -> Result<String, ApiError> {
@@ -127,7 +123,7 @@ async fn previous_scores(
     let Some(previous) = state.storage.conference(previous_id).await? else {
         return Ok(None);
     };
-    let previous_children = self::children(&previous)?;
+    let previous_children = previous.children()?;
     let same = |earlier: &ScaleSubject| match (subject, earlier) {
         (ScaleSubject::AllChildren, ScaleSubject::AllChildren) => true,
         (ScaleSubject::Danger { statement: now }, ScaleSubject::Danger { statement: then }) => {
@@ -199,7 +195,7 @@ async fn scale_json(
         body["results"] = serde_json::to_value(&results).unwrap_or_default();
         body["summary"] = serde_json::to_value(Summary::of(&scores)).unwrap_or_default();
     }
-    let children = children(&member.conference)?;
+    let children = member.conference.children()?;
     if let Some(previous) =
         previous_scores(state, member.conference.id, &row.subject, &children).await?
     {
@@ -300,7 +296,7 @@ async fn open(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = member.id();
     super::not_closed(&member.conference)?;
-    let children = children(&member.conference)?;
+    let children = member.conference.children()?;
     let about = about(&body.subject, &children)?;
     let subject = match body.subject {
         ScaleSubject::Danger { .. } => ScaleSubject::Danger {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::sync::room::Peer;
+use crate::sync::peer::Peer;
 use crate::sync::upgrade::WebSocketRequest;
 
 pub fn router() -> Router<AppState> {

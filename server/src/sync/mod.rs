@@ -13,6 +13,7 @@
 
 pub mod gathered;
 pub mod mailbox;
+pub mod peer;
 pub mod presence;
 pub mod room;
 pub mod rooms;

@@ -13,7 +13,7 @@ use yrs::ClientID;
 use yrs::sync::AwarenessUpdate;
 use yrs::sync::awareness::AwarenessUpdateEntry;
 
-use super::room::Peer;
+use super::peer::Peer;
 
 /// One awareness state.
 struct State {

@@ -24,7 +24,7 @@ use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::gate::{Gate, Sender, Verdict};
 use roundtable_shared::permissions::Refusal;
 use roundtable_shared::protocol;
-use roundtable_shared::{ConferenceId, ParticipantId, Role};
+use roundtable_shared::{ConferenceId, ParticipantId};
 use tokio::sync::{Mutex, oneshot};
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
@@ -33,6 +33,7 @@ use yrs::{Doc, ReadTxn, Transact, TransactionMut};
 
 use super::Limits;
 use super::mailbox::{self, CloseReason, Outgoing};
+use super::peer::Peer;
 use super::presence::{self, Presence};
 use crate::storage::{Storage, StorageError};
 
@@ -43,14 +44,6 @@ const FULL: &str = "this conference's document is full: the chair can still dele
 /// Why an update is refused when its sender has written as much as one person may.
 const PERSON_FULL: &str =
     "you have written as much into this conference as one person may: ask the chair";
-
-/// Who is on the other end of a connection, as the server knows them.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    pub participant: ParticipantId,
-    pub name: String,
-    pub role: Role,
-}
 
 pub(super) struct Connection {
     pub(super) peer: Peer,

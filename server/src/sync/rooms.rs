@@ -11,7 +11,8 @@ use yrs::{Doc, TransactionMut};
 
 use super::Limits;
 use super::mailbox::{self, CloseReason, Receiver};
-use super::room::{Connection, Peer, Room, RoomKey, compact};
+use super::peer::Peer;
+use super::room::{Connection, Room, RoomKey, compact};
 use crate::storage::{Storage, StorageError};
 use roundtable_shared::ConferenceId;
 
