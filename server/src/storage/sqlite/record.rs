@@ -12,36 +12,11 @@ use roundtable_shared::{ChildId, ConferenceId, ParticipantId};
 use sqlx::Row;
 
 use super::scales::record;
-use super::{ConferenceRow, Result, Storage, StorageError, now_ms, parse_id, word};
-
-/// A child's decision as stored.
-#[derive(Debug, Clone)]
-pub struct DecisionRow {
-    pub child_id: ChildId,
-    /// JSON: `{decision, agency_views, dissent, lead_social_worker}`.
-    pub body: serde_json::Value,
-    pub recorded_by: Option<ParticipantId>,
-    pub recorded_at: i64,
-}
-
-/// One stored change to a conference's document, as the audit view shows it.
-#[derive(Debug, Clone)]
-pub struct DocumentChangeRow {
-    pub at: i64,
-    /// `None` for the server's own changes.
-    pub participant: Option<ParticipantId>,
-    pub document: DocumentKind,
-}
-
-/// What deleting one conference removed (or, in a dry run, would remove).
-#[derive(Debug, Clone)]
-pub struct Removed {
-    pub conference: ConferenceId,
-    pub title: String,
-    pub closed_at: i64,
-    /// Rows by table, in the order they are deleted.
-    pub rows: Vec<(&'static str, u64)>,
-}
+use super::{Sqlite, parse_id, word};
+use crate::storage::{
+    AuditEvent, ConferenceRow, DecisionRow, DocumentChangeRow, Removed, Result, StorageError,
+    now_ms,
+};
 
 /// Every table holding something of a conference, with the rows of it that belong to
 /// the conference `?`. Deleted in this order, children first, so nothing depends on
@@ -70,13 +45,13 @@ const CONFERENCE_TABLES: [(&str, &str); 11] = [
 /// A statement that changes a conference, to run with its audit event.
 type Change<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
 
-impl Storage {
+impl Sqlite {
     /// Runs `change` and records `event` in one transaction; false (nothing stored,
     /// nothing recorded) if the statement changed no row.
     async fn change_recorded(
         &self,
         change: Change<'_>,
-        event: &super::AuditEvent,
+        event: &AuditEvent,
         at: i64,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
@@ -88,15 +63,13 @@ impl Storage {
         Ok(true)
     }
 
-    /// Stores the decision for one child, replacing an earlier one, with its audit
-    /// event. Nothing is stored if the conference is closed (false).
-    pub async fn put_decision(
+    pub(in crate::storage) async fn put_decision(
         &self,
         conference: ConferenceId,
         child: ChildId,
         body: &serde_json::Value,
         recorded_by: ParticipantId,
-        event: &super::AuditEvent,
+        event: &AuditEvent,
     ) -> Result<bool> {
         let at = now_ms();
         let change = sqlx::query(
@@ -114,8 +87,10 @@ impl Storage {
         self.change_recorded(change, event, at).await
     }
 
-    /// The conference's decisions, by child id.
-    pub async fn decisions(&self, conference: ConferenceId) -> Result<Vec<DecisionRow>> {
+    pub(in crate::storage) async fn decisions(
+        &self,
+        conference: ConferenceId,
+    ) -> Result<Vec<DecisionRow>> {
         sqlx::query(
             "SELECT child_id, body, recorded_by, recorded_at FROM decisions
              WHERE conference_id = ? ORDER BY child_id",
@@ -139,14 +114,12 @@ impl Storage {
         .collect()
     }
 
-    /// Records whether a participant attended, with its audit event; false (nothing
-    /// stored) if the conference is closed.
-    pub async fn put_attendance(
+    pub(in crate::storage) async fn put_attendance(
         &self,
         conference: ConferenceId,
         participant: ParticipantId,
         status: Attendance,
-        event: &super::AuditEvent,
+        event: &AuditEvent,
     ) -> Result<bool> {
         let change = sqlx::query(
             "INSERT INTO attendance (conference_id, participant_id, status)
@@ -159,8 +132,7 @@ impl Storage {
         self.change_recorded(change, event, now_ms()).await
     }
 
-    /// Who attended, as recorded: (participant, status).
-    pub async fn attendance(
+    pub(in crate::storage) async fn attendance(
         &self,
         conference: ConferenceId,
     ) -> Result<Vec<(ParticipantId, Attendance)>> {
@@ -178,14 +150,12 @@ impl Storage {
             .collect()
     }
 
-    /// Sets the dates the chair chose for the next meetings, with its audit event;
-    /// false (nothing stored) if the conference is closed.
-    pub async fn set_next_meetings(
+    pub(in crate::storage) async fn set_next_meetings(
         &self,
         conference: ConferenceId,
         core_group_by: &str,
         review_by: &str,
-        event: &super::AuditEvent,
+        event: &AuditEvent,
     ) -> Result<bool> {
         let change = sqlx::query(
             "UPDATE conferences SET core_group_by = ?, review_by = ? WHERE id = ? AND closed_at IS NULL",
@@ -196,12 +166,10 @@ impl Storage {
         self.change_recorded(change, event, now_ms()).await
     }
 
-    /// Closes the conference (phase `closed`) with its audit event. Returns when it
-    /// was closed, or `None` if it was closed already.
-    pub async fn close_conference(
+    pub(in crate::storage) async fn close_conference(
         &self,
         conference: ConferenceId,
-        event: &super::AuditEvent,
+        event: &AuditEvent,
     ) -> Result<Option<i64>> {
         let at = now_ms();
         let change = sqlx::query(
@@ -212,12 +180,10 @@ impl Storage {
         Ok(self.change_recorded(change, event, at).await?.then_some(at))
     }
 
-    /// Opens a closed conference again, at the decision phase, with its audit event;
-    /// false if it was not closed.
-    pub async fn reopen_conference(
+    pub(in crate::storage) async fn reopen_conference(
         &self,
         conference: ConferenceId,
-        event: &super::AuditEvent,
+        event: &AuditEvent,
     ) -> Result<bool> {
         let change = sqlx::query(
             "UPDATE conferences SET closed_at = NULL, phase = 'decision' WHERE id = ? AND closed_at IS NOT NULL",
@@ -226,17 +192,14 @@ impl Storage {
         self.change_recorded(change, event, now_ms()).await
     }
 
-    /// Records an event that changes nothing else (an export, say).
-    pub async fn record_event(&self, event: &super::AuditEvent) -> Result<()> {
+    pub(in crate::storage) async fn record_event(&self, event: &AuditEvent) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         record(&mut tx, event, now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// The latest `most` stored changes to the conference's documents, oldest first,
-    /// and whether there were more.
-    pub async fn document_changes(
+    pub(in crate::storage) async fn document_changes(
         &self,
         conference: ConferenceId,
         most: u32,
@@ -267,8 +230,10 @@ impl Storage {
         Ok((rows, truncated))
     }
 
-    /// Conferences closed before `cutoff` (Unix ms), longest closed first.
-    pub async fn conferences_closed_before(&self, cutoff: i64) -> Result<Vec<ConferenceRow>> {
+    pub(in crate::storage) async fn conferences_closed_before(
+        &self,
+        cutoff: i64,
+    ) -> Result<Vec<ConferenceRow>> {
         let sql = format!(
             "SELECT {} FROM conferences WHERE closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at, id",
             Self::CONFERENCE_COLUMNS
@@ -282,10 +247,7 @@ impl Storage {
             .collect()
     }
 
-    /// Deletes a conference closed before `cutoff` with everything about it, in one
-    /// transaction, and says what went. `None` if it is not (or no longer) closed
-    /// before `cutoff`: reopened meanwhile, say. A dry run counts and deletes nothing.
-    pub async fn delete_closed_conference(
+    pub(in crate::storage) async fn delete_closed_conference(
         &self,
         conference: ConferenceId,
         cutoff: i64,
@@ -351,9 +313,11 @@ impl Storage {
         Ok(Some(removed))
     }
 
-    /// Deletes every conference closed before `cutoff`, one transaction each (see
-    /// [`Storage::delete_closed_conference`]).
-    pub async fn delete_closed_before(&self, cutoff: i64, dry_run: bool) -> Result<Vec<Removed>> {
+    pub(in crate::storage) async fn delete_closed_before(
+        &self,
+        cutoff: i64,
+        dry_run: bool,
+    ) -> Result<Vec<Removed>> {
         let mut removed = Vec::new();
         for row in self.conferences_closed_before(cutoff).await? {
             if let Some(gone) = self

@@ -4,64 +4,14 @@
 //! to a scale or a score is written in the same transaction as its audit event, so
 //! the log can never miss one.
 
-use roundtable_shared::scale::{ScaleStatus, ScaleSubject, ScaleWording};
+use roundtable_shared::scale::ScaleStatus;
 use roundtable_shared::{ConferenceId, ParticipantId, ScaleId};
 use sqlx::Row;
 
-use super::{Result, Storage, StorageError, json, now_ms, parse_id, word};
-
-#[derive(Debug, Clone)]
-pub struct ScaleRow {
-    pub id: ScaleId,
-    pub conference_id: ConferenceId,
-    pub number: u32,
-    pub subject: ScaleSubject,
-    pub about: String,
-    pub wording: ScaleWording,
-    pub status: ScaleStatus,
-}
-
-#[derive(Debug, Clone)]
-pub struct VoteRow {
-    pub participant_id: ParticipantId,
-    pub score: u8,
-    pub reason: Option<String>,
-    /// The chair's participant id, when the chair entered the score.
-    pub entered_by: Option<ParticipantId>,
-}
-
-/// Something done in a conference, for the audit log.
-#[derive(Debug, Clone)]
-pub struct AuditEvent {
-    pub conference: ConferenceId,
-    pub actor: Option<ParticipantId>,
-    pub action: &'static str,
-    pub detail: serde_json::Value,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuditRow {
-    pub at: i64,
-    pub actor: Option<ParticipantId>,
-    pub action: String,
-    pub detail: serde_json::Value,
-}
-
-/// Why a new scale could not be opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenRefused {
-    AnotherIsOpen,
-}
-
-/// What became of a score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VoteOutcome {
-    /// Stored; this many people have now scored.
-    Stored { scored: u32 },
-    /// The scale is not open (closed, revealed, or not of this conference), or the
-    /// conference is closed.
-    NotOpen,
-}
+use super::{Sqlite, json, parse_id, word};
+use crate::storage::{
+    AuditEvent, AuditRow, OpenRefused, Result, ScaleRow, StorageError, VoteOutcome, VoteRow, now_ms,
+};
 
 const SCALE_COLUMNS: &str = "id, conference_id, number, subject, about, wording, status";
 
@@ -78,7 +28,7 @@ fn scale_from_row(row: sqlx::sqlite::SqliteRow) -> Result<ScaleRow> {
     })
 }
 
-pub(super) async fn record(
+pub(in crate::storage) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     event: &AuditEvent,
     at: i64,
@@ -96,10 +46,8 @@ pub(super) async fn record(
     Ok(())
 }
 
-impl Storage {
-    /// Opens a new scale, numbered after the conference's last one. `scale.number` is
-    /// ignored; the stored scale is returned.
-    pub async fn open_scale(
+impl Sqlite {
+    pub(in crate::storage) async fn open_scale(
         &self,
         scale: &ScaleRow,
         event: &AuditEvent,
@@ -137,7 +85,11 @@ impl Storage {
         Ok(Ok(stored))
     }
 
-    pub async fn scale(&self, conference: ConferenceId, id: ScaleId) -> Result<Option<ScaleRow>> {
+    pub(in crate::storage) async fn scale(
+        &self,
+        conference: ConferenceId,
+        id: ScaleId,
+    ) -> Result<Option<ScaleRow>> {
         let sql = format!("SELECT {SCALE_COLUMNS} FROM scales WHERE id = ? AND conference_id = ?");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.to_string())
@@ -148,8 +100,10 @@ impl Storage {
             .transpose()
     }
 
-    /// The conference's scales, first opened first.
-    pub async fn scales(&self, conference: ConferenceId) -> Result<Vec<ScaleRow>> {
+    pub(in crate::storage) async fn scales(
+        &self,
+        conference: ConferenceId,
+    ) -> Result<Vec<ScaleRow>> {
         let sql =
             format!("SELECT {SCALE_COLUMNS} FROM scales WHERE conference_id = ? ORDER BY number");
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -161,8 +115,10 @@ impl Storage {
             .collect()
     }
 
-    /// How many people have scored each of the conference's scales.
-    pub async fn scored_counts(&self, conference: ConferenceId) -> Result<Vec<(ScaleId, u32)>> {
+    pub(in crate::storage) async fn scored_counts(
+        &self,
+        conference: ConferenceId,
+    ) -> Result<Vec<(ScaleId, u32)>> {
         let rows = sqlx::query(
             "SELECT s.id AS id, COUNT(v.participant_id) AS scored
              FROM scales s LEFT JOIN scale_votes v ON v.scale_id = s.id
@@ -182,10 +138,7 @@ impl Storage {
             .collect()
     }
 
-    /// Stores `participant`'s score on an open scale, replacing any earlier score of
-    /// theirs, with its audit event. Nothing is stored unless the scale is open and
-    /// its conference is not closed.
-    pub async fn put_vote(
+    pub(in crate::storage) async fn put_vote(
         &self,
         conference: ConferenceId,
         scale: ScaleId,
@@ -231,8 +184,7 @@ impl Storage {
         })
     }
 
-    /// Moves a scale from `from` to `to` (and records it); false if it was not at `from`.
-    pub async fn set_scale_status(
+    pub(in crate::storage) async fn set_scale_status(
         &self,
         conference: ConferenceId,
         scale: ScaleId,
@@ -268,8 +220,7 @@ impl Storage {
         Ok(true)
     }
 
-    /// Every score given on a scale, in the order people first scored.
-    pub async fn votes(&self, scale: ScaleId) -> Result<Vec<VoteRow>> {
+    pub(in crate::storage) async fn votes(&self, scale: ScaleId) -> Result<Vec<VoteRow>> {
         sqlx::query(
             "SELECT participant_id, score, reason, entered_by FROM scale_votes
              WHERE scale_id = ? ORDER BY rowid",
@@ -282,8 +233,7 @@ impl Storage {
         .collect()
     }
 
-    /// One participant's score on each scale they scored, by scale id.
-    pub async fn votes_of(
+    pub(in crate::storage) async fn votes_of(
         &self,
         conference: ConferenceId,
         participant: ParticipantId,
@@ -305,8 +255,10 @@ impl Storage {
         .collect()
     }
 
-    /// The conference a review conference follows, if the chair named one.
-    pub async fn previous_conference(&self, id: ConferenceId) -> Result<Option<ConferenceId>> {
+    pub(in crate::storage) async fn previous_conference(
+        &self,
+        id: ConferenceId,
+    ) -> Result<Option<ConferenceId>> {
         let row = sqlx::query("SELECT previous_conference_id FROM conferences WHERE id = ?")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -317,7 +269,7 @@ impl Storage {
         }
     }
 
-    pub async fn set_previous_conference(
+    pub(in crate::storage) async fn set_previous_conference(
         &self,
         id: ConferenceId,
         previous: ConferenceId,
@@ -330,8 +282,10 @@ impl Storage {
         Ok(())
     }
 
-    /// The conference's audit log, oldest first.
-    pub async fn audit_events(&self, conference: ConferenceId) -> Result<Vec<AuditRow>> {
+    pub(in crate::storage) async fn audit_events(
+        &self,
+        conference: ConferenceId,
+    ) -> Result<Vec<AuditRow>> {
         sqlx::query(
             "SELECT at, actor, action, detail FROM audit_events WHERE conference_id = ? ORDER BY id",
         )
