@@ -2,44 +2,23 @@
 //! conference). The transport, errors and the calls the phone pages make live in
 //! `roundtable_phone::http`, which this module re-exports.
 
-use serde::{Deserialize, Serialize};
-
 pub use roundtable_phone::http::*;
 
-/// The kinds of conference the council holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConferenceKind {
-    Initial,
-    Review,
-    PreBirth,
-    /// A kind this version of the app does not know yet; newer servers may
-    /// send one, and the list should still show.
-    #[serde(other)]
-    Other,
-}
-
-/// One line of `GET /api/conferences`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ConferenceSummary {
-    pub id: String,
-    pub title: String,
-    pub kind: ConferenceKind,
-    /// RFC 3339, as sent by the server.
-    pub scheduled_start: String,
-    pub phase: String,
-    pub room_code: String,
-}
-
-#[derive(Serialize)]
-struct SignInBody<'a> {
-    email: &'a str,
-    password: &'a str,
-}
+use roundtable_shared::api::{
+    Admit, GiveScore, OpenScale, RecordAttendance, RecordDecision, SetNextMeetings, SetPhase,
+    SignIn,
+};
+pub use roundtable_shared::api::{
+    ConferenceDetail as Conference, ConferenceView as ConferenceSummary, Created, Invited,
+    NewChild, NewConference, NewParticipant, ParticipantView as Participant,
+};
 
 /// `POST /api/session`: signs a chair in. The server sets the session cookie.
 pub async fn sign_in(email: &str, password: &str) -> Result<(), ApiError> {
-    let body = to_json(&SignInBody { email, password })?;
+    let body = to_json(&SignIn {
+        email: email.to_owned(),
+        password: password.to_owned(),
+    })?;
     send("POST", "/api/session", Some(body)).await.map(drop)
 }
 
@@ -52,70 +31,6 @@ pub async fn sign_out() -> Result<(), ApiError> {
 pub async fn conferences() -> Result<Vec<ConferenceSummary>, ApiError> {
     let answer = send("GET", "/api/conferences", None).await?;
     parse(&answer)
-}
-
-/// Your own place in a conference, as `GET /api/conferences/{id}` tells it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct You {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-}
-
-/// `GET /api/conferences/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Conference {
-    pub id: String,
-    pub title: String,
-    pub phase: String,
-    pub room_code: String,
-    pub you: You,
-    /// Everyone, for the chair only.
-    #[serde(default)]
-    pub participants: Option<Vec<Participant>>,
-}
-
-/// Someone invited, with their personal link (shown once).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Invited {
-    pub participant: Participant,
-    pub join_link: String,
-}
-
-/// The answer to `POST /api/conferences`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Created {
-    pub conference: ConferenceSummary,
-    pub participants: Vec<Invited>,
-}
-
-/// A new conference, as the chair's form fills it in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewConference {
-    pub title: String,
-    pub kind: String,
-    pub scheduled_start: String,
-    pub children: Vec<NewChild>,
-    pub headings_template: String,
-    pub participants: Vec<NewParticipant>,
-    /// For a review conference: the id of the conference it reviews.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_conference: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewChild {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub date_of_birth: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NewParticipant {
-    pub name: String,
-    pub role: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agency: Option<String>,
 }
 
 /// `GET /api/conferences/{id}`: the conference and your place in it.
@@ -132,7 +47,9 @@ pub async fn create_conference(new: &NewConference) -> Result<Created, ApiError>
 
 /// `POST /api/conferences/{id}/phase`.
 pub async fn set_phase(id: &str, phase: &str) -> Result<(), ApiError> {
-    let body = to_json(&serde_json::json!({ "phase": phase }))?;
+    let body = to_json(&SetPhase {
+        phase: phase.to_owned(),
+    })?;
     send("POST", &format!("/api/conferences/{id}/phase"), Some(body))
         .await
         .map(drop)
@@ -146,7 +63,10 @@ pub async fn lobby(id: &str) -> Result<Vec<Participant>, ApiError> {
 
 /// `POST /api/conferences/{id}/lobby/{pid}/admit`.
 pub async fn admit(id: &str, pid: &str, role: &str) -> Result<(), ApiError> {
-    let body = to_json(&serde_json::json!({ "role": role }))?;
+    let body = to_json(&Admit {
+        role: role.to_owned(),
+        agency: None,
+    })?;
     send(
         "POST",
         &format!("/api/conferences/{id}/lobby/{pid}/admit"),
@@ -193,10 +113,13 @@ pub async fn new_link(id: &str, pid: &str) -> Result<Invited, ApiError> {
 /// `wording` are as `docs/api.md` describes them.
 pub async fn open_scale(
     id: &str,
-    subject: serde_json::Value,
-    wording: &roundtable_shared::scale::ScaleWording,
+    subject: roundtable_shared::scale::ScaleSubject,
+    wording: roundtable_shared::scale::ScaleWording,
 ) -> Result<(), ApiError> {
-    let body = to_json(&serde_json::json!({ "subject": subject, "wording": wording }))?;
+    let body = to_json(&OpenScale {
+        subject,
+        wording: Some(wording),
+    })?;
     send("POST", &format!("/api/conferences/{id}/scales"), Some(body))
         .await
         .map(drop)
@@ -222,7 +145,10 @@ pub async fn score_for(
     score: u8,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let body = to_json(&serde_json::json!({ "score": score, "reason": reason }))?;
+    let body = to_json(&GiveScore {
+        score: Some(score.into()),
+        reason: Some(reason.to_owned()),
+    })?;
     send(
         "PUT",
         &format!("/api/conferences/{id}/scales/{scale}/votes/{participant}"),
@@ -233,11 +159,7 @@ pub async fn score_for(
 }
 
 /// `PUT /api/conferences/{id}/decisions/{child}`: the decision for one child.
-pub async fn record_decision(
-    id: &str,
-    child: &str,
-    body: &serde_json::Value,
-) -> Result<(), ApiError> {
+pub async fn record_decision(id: &str, child: &str, body: &RecordDecision) -> Result<(), ApiError> {
     send(
         "PUT",
         &format!("/api/conferences/{id}/decisions/{child}"),
@@ -249,7 +171,9 @@ pub async fn record_decision(
 
 /// `PUT /api/conferences/{id}/attendance/{pid}`: present, apologies or absent.
 pub async fn set_attendance(id: &str, pid: &str, status: &str) -> Result<(), ApiError> {
-    let body = to_json(&serde_json::json!({ "status": status }))?;
+    let body = to_json(&RecordAttendance {
+        status: status.to_owned(),
+    })?;
     send(
         "PUT",
         &format!("/api/conferences/{id}/attendance/{pid}"),
@@ -265,8 +189,10 @@ pub async fn set_next_meetings(
     core_group_by: &str,
     review_by: &str,
 ) -> Result<(), ApiError> {
-    let body =
-        to_json(&serde_json::json!({ "core_group_by": core_group_by, "review_by": review_by }))?;
+    let body = to_json(&SetNextMeetings {
+        core_group_by: core_group_by.to_owned(),
+        review_by: review_by.to_owned(),
+    })?;
     send(
         "PUT",
         &format!("/api/conferences/{id}/next-meetings"),
@@ -288,19 +214,4 @@ pub async fn reopen_conference(id: &str) -> Result<(), ApiError> {
     send("POST", &format!("/api/conferences/{id}/reopen"), None)
         .await
         .map(drop)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_unknown_conference_kind_still_reads() {
-        let list: Vec<ConferenceSummary> = serde_json::from_str(
-            r#"[{"id":"k1","title":"A","kind":"transfer_in",
-                 "scheduled_start":"2025-06-03T10:00:00Z","phase":"pre_meet","room_code":"ABC234"}]"#,
-        )
-        .unwrap();
-        assert_eq!(list[0].kind, ConferenceKind::Other);
-    }
 }

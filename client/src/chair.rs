@@ -172,8 +172,11 @@ fn WaitingPerson(
     let role = RwSignal::new(Role::Parent.as_str().to_owned());
     let select_id = format!("lobby-role-{}", person.id);
     let let_in = {
-        let (conference_id, pid, on_done) =
-            (conference_id.clone(), person.id.clone(), on_done.clone());
+        let (conference_id, pid, on_done) = (
+            conference_id.clone(),
+            person.id.to_string(),
+            on_done.clone(),
+        );
         move |_| {
             let (conference_id, pid, on_done) =
                 (conference_id.clone(), pid.clone(), on_done.clone());
@@ -189,7 +192,7 @@ fn WaitingPerson(
         }
     };
     let turn_away = {
-        let pid = person.id.clone();
+        let pid = person.id.to_string();
         move |_| {
             let (conference_id, pid, on_done) =
                 (conference_id.clone(), pid.clone(), on_done.clone());
@@ -246,8 +249,8 @@ fn People(conference_id: String) -> impl IntoView {
                             .participants
                             .unwrap_or_default()
                             .into_iter()
-                            .filter(|p| p.role.as_deref() != Some("chair"))
-                            .filter(|p| matches!(p.status.as_str(), "invited" | "admitted"))
+                            .filter(|p| p.role != Some(Role::Chair))
+                            .filter(|p| p.status.takes_part())
                             .collect(),
                     ),
                     Err(error) => set_problem.set(Some(error.to_string())),
@@ -297,7 +300,7 @@ fn People(conference_id: String) -> impl IntoView {
                         .get()
                         .into_iter()
                         .map(|person| {
-                            let (conference_id, pid) = (conference_id.clone(), person.id.clone());
+                            let (conference_id, pid) = (conference_id.clone(), person.id.to_string());
                             let renew = move |_| {
                                 let (conference_id, pid) = (conference_id.clone(), pid.clone());
                                 spawn_local(async move {
@@ -307,7 +310,7 @@ fn People(conference_id: String) -> impl IntoView {
                                     }
                                 });
                             };
-                            let role = person.role.as_deref().and_then(Role::parse).map_or("", Role::label);
+                            let role = person.role.map_or("", Role::label);
                             let name = person.name.clone();
                             view! {
                                 <li>

@@ -6,6 +6,7 @@
 //! draws from.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use roundtable_shared::api::{Outcome, RecordDecision};
 use roundtable_shared::model::{Category, Decision, Role};
 use roundtable_shared::record::{AgencyView, Attendance, DecisionEntry, Dissent};
 
@@ -254,7 +255,7 @@ fn DecisionForm(
     child_name: String,
     set_problem: WriteSignal<Option<String>>,
 ) -> impl IntoView {
-    let outcome = RwSignal::new(String::new());
+    let outcome = RwSignal::new(None::<Outcome>);
     let categories: Vec<(Category, RwSignal<bool>)> = [
         Category::PhysicalAbuse,
         Category::EmotionalAbuse,
@@ -273,13 +274,28 @@ fn DecisionForm(
     let name = child_name.clone();
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
-        let body = serde_json::json!({
-            "outcome": outcome.get_untracked(),
-            "categories": chosen.iter().filter(|(_, on)| on.get_untracked()).map(|(c, _)| *c).collect::<Vec<_>>(),
-            "agency_views": lines_of(&views.get_untracked()).into_iter().map(|(agency, view)| AgencyView { agency, view }).collect::<Vec<_>>(),
-            "dissent": lines_of(&dissent.get_untracked()).into_iter().map(|(who, why)| Dissent { who, why }).collect::<Vec<_>>(),
-            "lead_social_worker": Some(lead.get_untracked().trim().to_owned()).filter(|l| !l.is_empty()),
-        });
+        let Some(chosen_outcome) = outcome.get_untracked() else {
+            set_problem.set(Some(format!("Choose the decision for {name} first.")));
+            return;
+        };
+        let body = RecordDecision {
+            outcome: chosen_outcome,
+            categories: chosen
+                .iter()
+                .filter(|(_, on)| on.get_untracked())
+                .map(|(c, _)| *c)
+                .collect(),
+            agency_views: lines_of(&views.get_untracked())
+                .into_iter()
+                .map(|(agency, view)| AgencyView { agency, view })
+                .collect(),
+            dissent: lines_of(&dissent.get_untracked())
+                .into_iter()
+                .map(|(who, why)| Dissent { who, why })
+                .collect(),
+            lead_social_worker: Some(lead.get_untracked().trim().to_owned())
+                .filter(|l| !l.is_empty()),
+        };
         let (conference_id, child_id, name) =
             (conference_id.clone(), child_id.clone(), name.clone());
         spawn_local(async move {
@@ -298,21 +314,21 @@ fn DecisionForm(
             <fieldset>
                 <legend>{format!("Decision for {child_name}")}</legend>
                 {[
-                    ("child_protection_plan", "Child protection plan"),
-                    ("child_in_need_plan", "Child in need plan"),
-                    ("no_plan", "No plan"),
-                ].into_iter().map(|(value, words)| {
+                    (Outcome::ChildProtectionPlan, "child_protection_plan", "Child protection plan"),
+                    (Outcome::ChildInNeedPlan, "child_in_need_plan", "Child in need plan"),
+                    (Outcome::NoPlan, "no_plan", "No plan"),
+                ].into_iter().map(|(choice, value, words)| {
                     let id = format!("{outcome_name}-{value}");
                     view! {
                         <div class="check">
                             <input type="radio" name=outcome_name.clone() id=id.clone() value=value
-                                on:change=move |_| outcome.set(value.to_owned())/>
+                                on:change=move |_| outcome.set(Some(choice))/>
                             <label for=id>{words}</label>
                         </div>
                     }
                 }).collect_view()}
             </fieldset>
-            {move || (outcome.get() == "child_protection_plan").then(|| {
+            {move || (outcome.get() == Some(Outcome::ChildProtectionPlan)).then(|| {
                 let key = key.clone();
                 view! {
                     <fieldset>

@@ -3,7 +3,7 @@
 
 use leptos::{ev::SubmitEvent, html, prelude::*, task::spawn_local};
 
-use crate::api::{self, Chair, ConferenceSummary, Me};
+use crate::api::{self, ChairView as Chair, ConferenceSummary, Me};
 use crate::{set_page_title, words};
 
 /// Who this browser belongs to, as far as the home page knows.
@@ -291,7 +291,7 @@ fn ConferenceItem(conference: ConferenceSummary) -> impl IntoView {
         <li class="conference">
             <h3>{conference.title}</h3>
             <p>
-                {words::conference_kind(conference.kind)} ", "
+                {conference.kind.label()} ", "
                 <time datetime=conference.scheduled_start>{when}</time>
             </p>
             <p>"Room code: " <span class="room-code">{conference.room_code}</span></p>

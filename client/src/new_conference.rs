@@ -60,10 +60,10 @@ fn template_label(template: HeadingsTemplate) -> &'static str {
 pub fn NewConferencePage() -> impl IntoView {
     set_page_title("New conference");
     let title = RwSignal::new(String::new());
-    let kind = RwSignal::new(ConferenceKind::Initial.as_str().to_owned());
+    let kind = RwSignal::new(ConferenceKind::Initial);
     let date = RwSignal::new(String::new());
     let time = RwSignal::new("10:00".to_owned());
-    let template = RwSignal::new(HeadingsTemplate::FourHeadings.as_str().to_owned());
+    let template = RwSignal::new(HeadingsTemplate::FourHeadings);
     // For a review: the conference it reviews, so its safety scales show beside the new.
     let previous = RwSignal::new(String::new());
     let earlier = LocalResource::new(|| async { api::conferences().await.unwrap_or_default() });
@@ -128,9 +128,11 @@ pub fn NewConferencePage() -> impl IntoView {
                 })
                 .collect(),
             headings_template: template.get_untracked(),
-            previous_conference: Some(previous.get_untracked()).filter(|p| {
-                !p.is_empty() && kind.get_untracked() == ConferenceKind::Review.as_str()
-            }),
+            previous_conference: previous
+                .get_untracked()
+                .parse()
+                .ok()
+                .filter(|_| kind.get_untracked() == ConferenceKind::Review),
             participants: people
                 .get_untracked()
                 .iter()
@@ -175,14 +177,16 @@ pub fn NewConferencePage() -> impl IntoView {
                 </div>
                 <div class="field">
                     <label for="kind">"Kind of conference"</label>
-                    <select id="kind" on:change=move |event| kind.set(event_target_value(&event))>
+                    <select id="kind" on:change=move |event| {
+                        kind.set(ConferenceKind::parse(&event_target_value(&event)).unwrap_or(ConferenceKind::Initial))
+                    }>
                         {ConferenceKind::ALL
                             .into_iter()
                             .map(|k| view! { <option value=k.as_str() selected=k == ConferenceKind::Initial>{k.label()}</option> })
                             .collect_view()}
                     </select>
                 </div>
-                {move || (kind.get() == ConferenceKind::Review.as_str()).then(|| view! {
+                {move || (kind.get() == ConferenceKind::Review).then(|| view! {
                     <div class="field">
                         <label for="previous">"The conference this one reviews"</label>
                         <p class="hint" id="previous-hint">"Its safety scale scores are shown beside the new ones."</p>
@@ -191,8 +195,8 @@ pub fn NewConferencePage() -> impl IntoView {
                             <option value="">"None"</option>
                             {move || earlier.get().map(|list| list.into_iter().map(|c| {
                                 let words = format!("{} ({})", c.title, c.scheduled_start.get(..10).unwrap_or(""));
-                                let selected = previous.get_untracked() == c.id;
-                                view! { <option value=c.id selected=selected>{words}</option> }
+                                let selected = previous.get_untracked() == c.id.to_string();
+                                view! { <option value=c.id.to_string() selected=selected>{words}</option> }
                             }).collect_view())}
                         </select>
                     </div>
@@ -219,7 +223,7 @@ pub fn NewConferencePage() -> impl IntoView {
                                         id=id.clone()
                                         value=t.as_str()
                                         checked=t == HeadingsTemplate::FourHeadings
-                                        on:change=move |_| template.set(t.as_str().to_owned())
+                                        on:change=move |_| template.set(t)
                                     />
                                     <label for=id>{template_label(t)}</label>
                                 </div>

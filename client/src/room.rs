@@ -53,7 +53,9 @@ pub fn RoomPage(conference_id: String) -> impl IntoView {
 
 #[component]
 fn Room(conference: api::Conference) -> impl IntoView {
-    let live = Live::connect(&conference.id, &conference.you.id, false);
+    let me = conference.you.id.to_string();
+    let conference = conference.conference;
+    let live = Live::connect(&conference.id.to_string(), &me, false);
     let signals = live.signals();
     let live = StoredValue::new_local(live);
     let snapshot = Memo::new(move |_| {

@@ -8,7 +8,7 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use roundtable_phone::score::ScaleResults;
 use roundtable_shared::Role;
-use roundtable_shared::scale::{ScaleEntry, ScaleStatus, ScaleWording, Wording};
+use roundtable_shared::scale::{ScaleEntry, ScaleStatus, ScaleSubject, ScaleWording, Wording};
 
 use crate::api;
 use crate::board::context::BoardContext;
@@ -182,11 +182,13 @@ pub fn ChairScale(conference_id: String) -> impl IntoView {
 }
 
 /// Which scale the chair is about to open, as the form's select says it.
-fn subject_of(choice: &str, statement: &str) -> serde_json::Value {
-    match choice.split_once(':') {
-        Some(("child", id)) => serde_json::json!({ "kind": "child", "child": id }),
-        _ if choice == "danger" => serde_json::json!({ "kind": "danger", "statement": statement }),
-        _ => serde_json::json!({ "kind": "all_children" }),
+fn subject_of(choice: &str, statement: &str) -> ScaleSubject {
+    match choice.split_once(':').map(|(kind, id)| (kind, id.parse())) {
+        Some(("child", Ok(child))) => ScaleSubject::Child { child },
+        _ if choice == "danger" => ScaleSubject::Danger {
+            statement: statement.to_owned(),
+        },
+        _ => ScaleSubject::AllChildren,
     }
 }
 
@@ -251,7 +253,7 @@ fn OpenScale(conference_id: String, set_problem: WriteSignal<Option<String>>) ->
         let conference_id = conference_id.clone();
         spawn_local(async move {
             set_problem.set(
-                api::open_scale(&conference_id, subject, &wording)
+                api::open_scale(&conference_id, subject, wording)
                     .await
                     .err()
                     .map(|e| e.to_string()),
@@ -457,17 +459,19 @@ mod tests {
 
     #[test]
     fn the_chosen_subject_becomes_the_commands_subject() {
+        let child = "7d1f6c9e-4f0b-4a43-9a8e-0c1b2d3e4f50";
         assert_eq!(
-            subject_of("child:abc", ""),
-            serde_json::json!({ "kind": "child", "child": "abc" })
+            subject_of(&format!("child:{child}"), ""),
+            ScaleSubject::Child {
+                child: child.parse().unwrap()
+            }
         );
-        assert_eq!(
-            subject_of("all", ""),
-            serde_json::json!({ "kind": "all_children" })
-        );
+        assert_eq!(subject_of("all", ""), ScaleSubject::AllChildren);
         assert_eq!(
             subject_of("danger", "Dad drinks"),
-            serde_json::json!({ "kind": "danger", "statement": "Dad drinks" })
+            ScaleSubject::Danger {
+                statement: "Dad drinks".into()
+            }
         );
     }
 }

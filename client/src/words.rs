@@ -1,17 +1,5 @@
 //! How the app puts the server's values into words people use.
 
-use crate::api::ConferenceKind;
-
-/// The kind of conference, as the chair and family would say it.
-pub fn conference_kind(kind: ConferenceKind) -> &'static str {
-    match kind {
-        ConferenceKind::Initial => "Initial conference",
-        ConferenceKind::Review => "Review conference",
-        ConferenceKind::PreBirth => "Pre-birth conference",
-        ConferenceKind::Other => "Conference",
-    }
-}
-
 /// A date and time such as "Tuesday 3 June 2025 at 10:00", in the browser's
 /// own time zone. The browser's date formatter does the work, so the app
 /// carries no calendar tables of its own. Anything the browser cannot read
@@ -43,18 +31,4 @@ pub fn date_and_time(rfc3339: &str) -> String {
 #[cfg(not(target_family = "wasm"))]
 pub fn date_and_time(rfc3339: &str) -> String {
     rfc3339.to_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_has_words() {
-        assert_eq!(
-            conference_kind(ConferenceKind::PreBirth),
-            "Pre-birth conference"
-        );
-        assert_eq!(conference_kind(ConferenceKind::Other), "Conference");
-    }
 }

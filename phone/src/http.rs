@@ -11,60 +11,13 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use roundtable_shared::api::{EnterLobby, Problem, Redeem};
+use serde::{Serialize, de::DeserializeOwned};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestCredentials, RequestInit, Response};
 
-/// A signed-in chair, as `GET /api/me` describes them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Chair {
-    pub id: String,
-    pub name: String,
-    pub email: String,
-}
-
-/// A participant in a conference, as `GET /api/me`, `POST /api/join`, the lobby
-/// and the chair's list of people describe them.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Participant {
-    pub id: String,
-    pub name: String,
-    /// `None` while waiting in the lobby.
-    #[serde(default)]
-    pub role: Option<String>,
-    #[serde(default)]
-    pub agency: Option<String>,
-    /// `invited`, `admitted`, `waiting`, `turned_away` or `removed`.
-    pub status: String,
-}
-
-/// Who the server says this browser belongs to (`GET /api/me`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Me {
-    Chair(Chair),
-    Participant {
-        #[serde(flatten)]
-        participant: Participant,
-        conference_id: String,
-        /// False while the person waits in the lobby for the chair to let
-        /// them in (people who join from the room's QR code).
-        #[serde(default = "admitted_by_default")]
-        admitted: bool,
-    },
-}
-
-fn admitted_by_default() -> bool {
-    true
-}
-
-/// The answer to `POST /api/join`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Joined {
-    pub conference_id: String,
-    pub participant: Participant,
-}
+pub use roundtable_shared::api::{ChairView, Joined, Me, ParticipantView};
 
 /// Why a call did not give the answer we hoped for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,16 +62,6 @@ impl fmt::Display for ApiError {
     }
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-}
-
-#[derive(Serialize)]
-struct JoinBody<'a> {
-    token: &'a str,
-}
-
 /// `GET /api/me`: who is signed in on this browser, if anyone.
 /// Returns `Ok(None)` when nobody is (401).
 pub async fn me() -> Result<Option<Me>, ApiError> {
@@ -131,14 +74,19 @@ pub async fn me() -> Result<Option<Me>, ApiError> {
 
 /// `POST /api/join`: exchanges a personal join link's token for a session.
 pub async fn join(token: &str) -> Result<Joined, ApiError> {
-    let body = to_json(&JoinBody { token })?;
+    let body = to_json(&Redeem {
+        token: token.to_owned(),
+    })?;
     let answer = send("POST", "/api/join", Some(body)).await?;
     parse(&answer)
 }
 
 /// `POST /api/lobby`: asks to join the meeting with the code on the screen.
 pub async fn enter_lobby(room_code: &str, name: &str) -> Result<Joined, ApiError> {
-    let body = to_json(&serde_json::json!({ "room_code": room_code, "name": name }))?;
+    let body = to_json(&EnterLobby {
+        room_code: room_code.to_owned(),
+        name: name.to_owned(),
+    })?;
     let answer = send("POST", "/api/lobby", Some(body)).await?;
     parse(&answer)
 }
@@ -177,7 +125,7 @@ pub async fn send(method: &str, path: &str, json_body: Option<String>) -> Result
     if (200..300).contains(&status) {
         Ok(text)
     } else {
-        let message = serde_json::from_str::<ErrorBody>(&text)
+        let message = serde_json::from_str::<Problem>(&text)
             .ok()
             .map(|body| body.error)
             .filter(|message| !message.trim().is_empty());
@@ -206,43 +154,6 @@ async fn fetch(method: &str, path: &str, json_body: Option<String>) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_chair_is_read_from_me() {
-        let me: Me = serde_json::from_str(
-            r#"{"kind":"chair","id":"c1","name":"Sam Okafor","email":"sam@example.org"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            me,
-            Me::Chair(Chair {
-                id: "c1".into(),
-                name: "Sam Okafor".into(),
-                email: "sam@example.org".into(),
-            })
-        );
-    }
-
-    #[test]
-    fn a_participant_is_read_from_me() {
-        let me: Me = serde_json::from_str(
-            r#"{"kind":"participant","id":"p1","name":"Jo","role":"parent",
-                "conference_id":"k1","status":"waiting","admitted":false}"#,
-        )
-        .unwrap();
-        let Me::Participant {
-            participant,
-            conference_id,
-            admitted,
-        } = me
-        else {
-            panic!("expected a participant");
-        };
-        assert_eq!(participant.name, "Jo");
-        assert_eq!(participant.agency, None);
-        assert_eq!(conference_id, "k1");
-        assert!(!admitted);
-    }
 
     #[test]
     fn the_servers_own_message_is_shown() {

@@ -7,6 +7,8 @@
 
 use leptos::{prelude::*, task::spawn_local};
 
+use roundtable_shared::{ConferenceId, Role};
+
 use crate::http::{self as api, ApiError, Me};
 use crate::{set_page_title, take_join_token};
 
@@ -18,9 +20,9 @@ enum JoinState {
     /// the person in from the lobby.
     Joined {
         name: String,
-        conference_id: String,
+        conference_id: ConferenceId,
         /// Their role, once the chair has given one.
-        role: Option<String>,
+        role: Option<Role>,
         waiting: bool,
     },
     /// The link did not work; the sentence says why.
@@ -146,13 +148,13 @@ fn Welcome(
     /// The person's name, as the chair entered it.
     name: String,
     /// The conference the person has joined.
-    conference_id: String,
+    conference_id: ConferenceId,
     /// Their role: the family go to the safety scale page, everyone else to the board.
-    role: Option<String>,
+    role: Option<Role>,
     /// True while waiting in the lobby for the chair to let them in.
     waiting: bool,
 ) -> impl IntoView {
-    let home = crate::home_of(&conference_id, role.as_deref());
+    let home = crate::home_of(conference_id, role);
     let to_the_board = home == format!("/conference/{conference_id}");
     view! {
         <div role="status">

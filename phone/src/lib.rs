@@ -55,10 +55,11 @@ pub fn is_id(segment: &str) -> bool {
 
 /// Where someone goes once they are in a conference: the family (on their phones)
 /// to the safety scale page, which links to the board; everyone else to the board.
-pub fn home_of(conference_id: &str, role: Option<&str>) -> String {
-    let family_side = role
-        .and_then(roundtable_shared::Role::parse)
-        .is_some_and(roundtable_shared::Role::is_family_side);
+pub fn home_of(
+    conference_id: roundtable_shared::ConferenceId,
+    role: Option<roundtable_shared::Role>,
+) -> String {
+    let family_side = role.is_some_and(roundtable_shared::Role::is_family_side);
     if family_side {
         format!("/conference/{conference_id}/score")
     } else {
@@ -149,9 +150,20 @@ mod tests {
 
     #[test]
     fn the_family_lands_on_the_scale_and_professionals_on_the_board() {
-        assert_eq!(home_of("k1", Some("parent")), "/conference/k1/score");
-        assert_eq!(home_of("k1", Some("child")), "/conference/k1/score");
-        assert_eq!(home_of("k1", Some("professional")), "/conference/k1");
-        assert_eq!(home_of("k1", None), "/conference/k1");
+        use roundtable_shared::{ConferenceId, Role};
+        let k: ConferenceId = "0b5e3f7a-1c2d-4e5f-8a9b-0c1d2e3f4a5b".parse().unwrap();
+        assert_eq!(
+            home_of(k, Some(Role::Parent)),
+            format!("/conference/{k}/score")
+        );
+        assert_eq!(
+            home_of(k, Some(Role::Child)),
+            format!("/conference/{k}/score")
+        );
+        assert_eq!(
+            home_of(k, Some(Role::Professional)),
+            format!("/conference/{k}")
+        );
+        assert_eq!(home_of(k, None), format!("/conference/{k}"));
     }
 }

@@ -4,6 +4,8 @@
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
+use roundtable_shared::ConferenceId;
+
 use crate::http::{self as api, Me};
 use crate::set_page_title;
 
@@ -37,7 +39,7 @@ pub fn LobbyPage() -> impl IntoView {
     let code = RwSignal::new(code_in_address());
     let name = RwSignal::new(String::new());
     let (problem, set_problem) = signal(None::<String>);
-    let (joined, set_joined) = signal(None::<String>);
+    let (joined, set_joined) = signal(None::<ConferenceId>);
     let (busy, set_busy) = signal(false);
     let on_submit = move |event: SubmitEvent| {
         event.prevent_default();
@@ -113,11 +115,10 @@ enum Wait {
 
 /// "Please wait": shown until the chair lets the person in, then the board.
 #[component]
-pub fn Waiting(conference_id: String) -> impl IntoView {
+pub fn Waiting(conference_id: ConferenceId) -> impl IntoView {
     set_page_title("Waiting to join");
     let (state, set_state) = signal(Wait::Waiting);
     let ask = move || {
-        let conference_id = conference_id.clone();
         spawn_local(async move {
             match api::me().await {
                 Ok(Some(Me::Participant {
@@ -125,7 +126,7 @@ pub fn Waiting(conference_id: String) -> impl IntoView {
                     participant,
                     ..
                 })) => {
-                    let home = crate::home_of(&conference_id, participant.role.as_deref());
+                    let home = crate::home_of(conference_id, participant.role);
                     let _ = location().assign(&home);
                 }
                 Ok(Some(Me::Participant {

@@ -8,75 +8,15 @@
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use roundtable_shared::Role;
-use roundtable_shared::scale::{PreviousScores, RevealedScore, Summary};
-use serde::Deserialize;
+use roundtable_shared::ScaleId;
+use roundtable_shared::api::GiveScore;
+use roundtable_shared::scale::{PreviousScores, RevealedScore, ScaleStatus, Summary};
 use wasm_bindgen::{JsCast, closure::Closure};
 
 use crate::http::{self, ApiError};
 use crate::set_page_title;
 
-/// The caller's own score on a scale.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct YourScore {
-    pub score: u8,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub entered_by_chair: bool,
-}
-
-/// A scale as `GET /api/conferences/{id}/scales` shows it to the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Scale {
-    pub id: String,
-    pub number: u32,
-    pub about: String,
-    /// The question in the words for the caller's side of the table.
-    pub question: String,
-    pub zero: String,
-    pub ten: String,
-    /// `open`, `closed` or `revealed`.
-    pub status: String,
-    pub scored: u32,
-    #[serde(default)]
-    pub your_score: Option<YourScore>,
-    #[serde(default)]
-    pub results: Vec<RevealedScore>,
-    #[serde(default)]
-    pub previous: Option<PreviousScores>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct You {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    pub votes: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ConferenceRef {
-    pub id: String,
-    pub title: String,
-}
-
-/// Everything the page shows.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Scales {
-    pub conference: ConferenceRef,
-    pub you: You,
-    pub scales: Vec<Scale>,
-}
-
-impl Scales {
-    /// The scale to show first: the open one, else the latest.
-    pub fn current(&self) -> Option<&Scale> {
-        self.scales
-            .iter()
-            .find(|s| s.status == "open")
-            .or_else(|| self.scales.last())
-    }
-}
+pub use roundtable_shared::api::{ScaleView as Scale, Scales, YourScore};
 
 /// What the page knows.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,11 +30,14 @@ enum State {
 /// `PUT /api/conferences/{id}/scales/{scale}/vote`.
 async fn send_score(
     conference: &str,
-    scale: &str,
+    scale: ScaleId,
     score: u8,
     reason: &str,
 ) -> Result<YourScore, ApiError> {
-    let body = http::to_json(&serde_json::json!({ "score": score, "reason": reason }))?;
+    let body = http::to_json(&GiveScore {
+        score: Some(score.into()),
+        reason: Some(reason.to_owned()),
+    })?;
     let answer = http::send(
         "PUT",
         &format!("/api/conferences/{conference}/scales/{scale}/vote"),
@@ -154,7 +97,7 @@ struct Draft {
 
 /// Drafts by scale id, for the life of the page.
 #[derive(Clone, Copy)]
-struct Drafts(StoredValue<std::collections::HashMap<String, Draft>>);
+struct Drafts(StoredValue<std::collections::HashMap<ScaleId, Draft>>);
 
 /// The safety scale page.
 #[component]
@@ -198,12 +141,12 @@ pub fn ScorePage(conference_id: String) -> impl IntoView {
 #[component]
 fn Current(scales: Scales, conference_id: String) -> impl IntoView {
     let earlier: Vec<Scale> = {
-        let current = scales.current().map(|s| s.id.clone());
+        let current = scales.current().map(|s| s.id);
         scales
             .scales
             .iter()
             .rev()
-            .filter(|s| s.status == "revealed" && Some(&s.id) != current.as_ref())
+            .filter(|s| s.status == ScaleStatus::Revealed && Some(s.id) != current)
             .cloned()
             .collect()
     };
@@ -215,16 +158,16 @@ fn Current(scales: Scales, conference_id: String) -> impl IntoView {
             <p>"Keep this page open. It will change by itself."</p>
         }
         .into_any(),
-        Some(scale) if scale.status == "open" && votes => view! {
+        Some(scale) if scale.status == ScaleStatus::Open && votes => view! {
             <VoteForm scale conference_id/>
         }
         .into_any(),
-        Some(scale) if scale.status == "open" => view! {
+        Some(scale) if scale.status == ScaleStatus::Open => view! {
             <h1>{scale.question}</h1>
             <p>"This screen does not give a score."</p>
         }
         .into_any(),
-        Some(scale) if scale.status == "closed" => view! {
+        Some(scale) if scale.status == ScaleStatus::Closed => view! {
             <h1>{scale.question.clone()}</h1>
             <p class="lede" role="status">"Scoring has finished. The chair will show everyone’s scores together."</p>
             {scale.your_score.map(|mine| view! { <p>"Your score: " <strong>{mine.score}</strong></p> })}
@@ -232,7 +175,7 @@ fn Current(scales: Scales, conference_id: String) -> impl IntoView {
         .into_any(),
         Some(scale) => view! {
             <h1>{format!("Scores for {}", scale.about)}</h1>
-            <ScaleResults results=scale.results previous=scale.previous/>
+            <ScaleResults results=scale.results.unwrap_or_default() previous=scale.previous/>
         }
         .into_any(),
     };
@@ -244,7 +187,7 @@ fn Current(scales: Scales, conference_id: String) -> impl IntoView {
                 {earlier.into_iter().map(|scale| view! {
                     <details>
                         <summary>{format!("{}. {}", scale.number, scale.about)}</summary>
-                        <ScaleResults results=scale.results previous=scale.previous/>
+                        <ScaleResults results=scale.results.unwrap_or_default() previous=scale.previous/>
                     </details>
                 }).collect_view()}
             </section>
@@ -269,21 +212,21 @@ fn VoteForm(scale: Scale, conference_id: String) -> impl IntoView {
     let chosen = RwSignal::new(draft.chosen);
     let reason = RwSignal::new(draft.reason);
     {
-        let id = scale.id.clone();
+        let id = scale.id;
         Effect::new(move |_| {
             let draft = Draft {
                 chosen: chosen.get(),
                 reason: reason.get(),
             };
             drafts.update_value(|d| {
-                d.insert(id.clone(), draft);
+                d.insert(id, draft);
             });
         });
     }
     let sent = RwSignal::new(mine.map(|m| m.score));
     let (sending, set_sending) = signal(false);
     let (problem, set_problem) = signal(None::<String>);
-    let scale_id = scale.id.clone();
+    let scale_id = scale.id;
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
         let Some(score) = chosen.get_untracked() else {
@@ -292,10 +235,10 @@ fn VoteForm(scale: Scale, conference_id: String) -> impl IntoView {
         };
         set_sending.set(true);
         set_problem.set(None);
-        let (conference, scale) = (conference_id.clone(), scale_id.clone());
+        let (conference, scale) = (conference_id.clone(), scale_id);
         let why = reason.get_untracked();
         spawn_local(async move {
-            match send_score(&conference, &scale, score, &why).await {
+            match send_score(&conference, scale, score, &why).await {
                 Ok(stored) => sent.set(Some(stored.score)),
                 Err(error) => set_problem.set(Some(error.to_string())),
             }
@@ -481,40 +424,5 @@ mod tests {
         );
         assert_eq!(summary_words(&scores(&[9])), "1 score: 9");
         assert_eq!(summary_words(&scores(&[])), "Nobody gave a score.");
-    }
-
-    #[test]
-    fn the_open_scale_comes_first_then_the_latest() {
-        let scale = |id: &str, status: &str| Scale {
-            id: id.into(),
-            number: 1,
-            about: "Jamie".into(),
-            question: "How safe?".into(),
-            zero: "Not".into(),
-            ten: "Safe".into(),
-            status: status.into(),
-            scored: 0,
-            your_score: None,
-            results: Vec::new(),
-            previous: None,
-        };
-        let mut all = Scales {
-            conference: ConferenceRef {
-                id: "k".into(),
-                title: "T".into(),
-            },
-            you: You {
-                id: "p".into(),
-                name: "Sam".into(),
-                role: "parent".into(),
-                votes: true,
-            },
-            scales: vec![scale("a", "open"), scale("b", "revealed")],
-        };
-        assert_eq!(all.current().unwrap().id, "a");
-        all.scales[0].status = "revealed".into();
-        assert_eq!(all.current().unwrap().id, "b");
-        all.scales.clear();
-        assert!(all.current().is_none());
     }
 }

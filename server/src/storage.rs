@@ -113,9 +113,37 @@ impl ConferenceRow {
         })
     }
 
+    /// The conference as the API describes it.
+    pub fn view(&self) -> Result<roundtable_shared::api::ConferenceView> {
+        let model = self.model()?;
+        Ok(roundtable_shared::api::ConferenceView {
+            id: self.id,
+            title: self.title.clone(),
+            kind: self.kind,
+            scheduled_start: self.scheduled_start.clone(),
+            headings: model.headings,
+            children: model.children,
+            phase: self.phase,
+            room_code: self.room_code.clone(),
+        })
+    }
+
     /// The children the conference is about.
     pub fn children(&self) -> Result<Vec<roundtable_shared::Child>> {
         Ok(self.model()?.children)
+    }
+}
+
+impl ParticipantRow {
+    /// The participant as the API describes them.
+    pub fn view(&self) -> roundtable_shared::api::ParticipantView {
+        roundtable_shared::api::ParticipantView {
+            id: self.id,
+            name: self.name.clone(),
+            role: self.role,
+            agency: self.agency.clone(),
+            status: self.status,
+        }
     }
 }
 

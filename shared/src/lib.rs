@@ -1,6 +1,8 @@
 //! The Roundtable conference model, shared by the server and the browser client.
 //!
 //! This crate does no IO: it compiles for the server and for `wasm32`. It defines
+//! - the HTTP API's requests and answers, one definition for the server and the
+//!   browser apps ([`api`]);
 //! - the conference model ([`model`]): conferences, children, participants, roles,
 //!   phases, scores, categories and decisions;
 //! - the heading templates a council can choose from ([`headings`]);
@@ -51,6 +53,7 @@ macro_rules! words {
     };
 }
 
+pub mod api;
 pub mod dates;
 pub mod doc;
 pub mod gate;

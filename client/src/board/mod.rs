@@ -54,7 +54,8 @@ pub fn BoardPage(conference_id: String) -> impl IntoView {
         });
     });
 
-    move || match state.get() {
+    move || {
+        match state.get() {
         PageState::Loading => view! {
             <main id="main">
                 <p role="status">"Opening your conference…"</p>
@@ -62,8 +63,12 @@ pub fn BoardPage(conference_id: String) -> impl IntoView {
         }
         .into_any(),
         PageState::Waiting => {
-            view! { <roundtable_phone::lobby::Waiting conference_id=conference_id.clone()/> }
-                .into_any()
+            match conference_id.parse() {
+                Ok(conference_id) => {
+                    view! { <roundtable_phone::lobby::Waiting conference_id/> }.into_any()
+                }
+                Err(_) => view! { <main id="main"><p class="problem">"There is no such conference."</p></main> }.into_any(),
+            }
         }
         PageState::Failed(reason) => view! {
             <main id="main">
@@ -76,14 +81,20 @@ pub fn BoardPage(conference_id: String) -> impl IntoView {
         .into_any(),
         PageState::Ready(conference) => view! { <LiveBoard conference/> }.into_any(),
     }
+    }
 }
 
 /// The board once we know who you are.
 #[component]
 fn LiveBoard(conference: api::Conference) -> impl IntoView {
-    let role = Role::parse(&conference.you.role).unwrap_or(Role::RoomDisplay);
-    let me = conference.you.id.clone();
-    let live = Live::connect(&conference.id, &me, permissions::adds_items(role));
+    let role = conference.you.role;
+    let me = conference.you.id.to_string();
+    let conference = conference.conference;
+    let live = Live::connect(
+        &conference.id.to_string(),
+        &me,
+        permissions::adds_items(role),
+    );
     let signals = live.signals();
     let live = StoredValue::new_local(live);
     let snapshot = Memo::new(move |_| {
@@ -135,7 +146,7 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
     });
     Effect::new(move |_| set_page_title(&title.get()));
     let is_chair = role == Role::Chair;
-    let conference_id = conference.id.clone();
+    let conference_id = conference.id.to_string();
     let room_code = conference.room_code.clone();
     let writes = permissions::adds_items(role);
 

@@ -6,21 +6,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::RngExt;
+use roundtable_shared::api::{
+    Closed, ConferenceDetail, ConferenceView, Created, NewConference, PhaseNow, SetPhase, You,
+};
 use roundtable_shared::doc::{self, DocumentKind};
-use roundtable_shared::headings::HeadingsTemplate;
 use roundtable_shared::record;
 use roundtable_shared::{
-    Child, ChildId, Conference, ConferenceId, ConferenceKind, Participant, ParticipantId,
-    ParticipantStatus, Phase, Role,
+    Child, ChildId, Conference, ConferenceId, Participant, ParticipantId, ParticipantStatus, Phase,
+    Role,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::access::{Chairing, Participating, SignedInChair};
-use super::people::{NewParticipant, invite, participant_json};
+use super::people::{invite, invited};
 use super::text;
 use crate::auth;
 use crate::error::ApiError;
@@ -34,48 +36,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/conferences/{id}/phase", post(set_phase))
 }
 
-pub(crate) fn conference_json(row: &ConferenceRow) -> Value {
-    json!({
-        "id": row.id,
-        "title": row.title,
-        "kind": row.kind,
-        "scheduled_start": row.scheduled_start,
-        "headings": row.headings,
-        "children": serde_json::from_str::<Value>(&row.children_json).unwrap_or(Value::Null),
-        "phase": row.phase,
-        "room_code": row.room_code,
-    })
-}
-
 async fn list(
     State(state): State<AppState>,
     SignedInChair(chair): SignedInChair,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ConferenceView>>, ApiError> {
     let rows = state.storage.conferences_of_chair(chair).await?;
-    Ok(Json(rows.iter().map(conference_json).collect()))
-}
-
-#[derive(Deserialize)]
-struct NewChild {
-    name: String,
-    #[serde(default)]
-    date_of_birth: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct NewConference {
-    title: String,
-    kind: ConferenceKind,
-    scheduled_start: String,
-    children: Vec<NewChild>,
-    #[serde(default)]
-    headings_template: HeadingsTemplate,
-    #[serde(default)]
-    participants: Vec<NewParticipant>,
-    /// For a review conference: the conference it reviews, so that its safety scales
-    /// can be shown beside the new scores.
-    #[serde(default)]
-    previous_conference: Option<Uuid>,
+    Ok(Json(
+        rows.iter()
+            .map(ConferenceRow::view)
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 const ROOM_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -92,7 +62,7 @@ async fn create(
     SignedInChair(chair_id): SignedInChair,
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewConference>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let chair = state
         .storage
         .chair(chair_id)
@@ -138,7 +108,7 @@ async fn create(
         Some(previous) => {
             let row = state
                 .storage
-                .conference(ConferenceId(previous))
+                .conference(previous)
                 .await?
                 .filter(|row| row.chair_id == chair_id)
                 .ok_or_else(|| {
@@ -240,50 +210,51 @@ async fn create(
     tracing::info!(conference = %conference.id, "conference created");
 
     let base = super::people::base_url(&state, &headers);
-    let invited: Vec<Value> = rows
+    let participants = rows
         .iter()
         .skip(1)
-        .zip(&tokens)
-        .map(|((p, _), token)| {
-            json!({
-                "participant": participant_json(p),
-                "join_link": format!("{base}/join#{token}"),
-                "token": token,
-            })
-        })
+        .zip(tokens)
+        .map(|((p, _), token)| invited(&base, p, token))
         .collect();
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "conference": conference_json(&row), "participants": invited })),
+        Json(Created {
+            conference: row.view()?,
+            participants,
+        }),
     ))
 }
 
 async fn show(
     State(state): State<AppState>,
     member: Participating,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConferenceDetail>, ApiError> {
     // The caller's own place in the conference: the board needs it to know which
     // items are theirs and what their role lets them change.
-    let you = &member.participant;
-    let mut body = conference_json(&member.conference);
-    body["you"] = json!({ "id": you.id, "name": you.name, "role": you.role });
-    if member.chairs() {
-        let people = state.storage.participants(member.conference.id).await?;
-        body["participants"] = people.iter().map(participant_json).collect();
-    }
-    Ok(Json(body))
-}
-
-#[derive(Deserialize)]
-struct SetPhase {
-    phase: String,
+    let you = You {
+        id: member.participant.id,
+        name: member.participant.name.clone(),
+        role: member.role,
+    };
+    let participants = match member.chairs() {
+        true => {
+            let people = state.storage.participants(member.id()).await?;
+            Some(people.iter().map(ParticipantRow::view).collect())
+        }
+        false => None,
+    };
+    Ok(Json(ConferenceDetail {
+        conference: member.conference.view()?,
+        you,
+        participants,
+    }))
 }
 
 async fn set_phase(
     State(state): State<AppState>,
     chair: Chairing,
     JsonBody(body): JsonBody<SetPhase>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PhaseResult>, ApiError> {
     let id = chair.id();
     super::not_closed(&chair.conference)?;
     let phase = Phase::parse(body.phase.trim()).ok_or_else(|| {
@@ -292,7 +263,8 @@ async fn set_phase(
     })?;
     if phase == Phase::Closed {
         // Closing is more than a phase: it is recorded, and freezes the conference.
-        return super::record::close_conference(&state, &chair).await;
+        let closed = super::record::close_conference(&state, &chair).await?;
+        return Ok(Json(PhaseResult::Closed(closed)));
     }
     let _ = chair.conference.model()?;
     let event = chair.event("phase_changed", json!({ "phase": phase.as_str() }));
@@ -304,5 +276,13 @@ async fn set_phase(
         })
         .await?;
     tracing::info!(conference = %id, phase = phase.as_str(), "phase changed");
-    Ok(Json(json!({ "phase": phase.as_str() })))
+    Ok(Json(PhaseResult::Moved(PhaseNow { phase })))
+}
+
+/// What moving to a phase answers: the phase, or for `closed` what closing answers.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PhaseResult {
+    Moved(PhaseNow),
+    Closed(Closed),
 }

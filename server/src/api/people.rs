@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use roundtable_shared::api::{Admit, EnterLobby, Invited, Joined, NewParticipant, ParticipantView};
 use roundtable_shared::doc::{self, DocumentKind};
 use roundtable_shared::{ConferenceId, Participant, ParticipantId, ParticipantStatus, Phase, Role};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::access::Chairing;
@@ -38,16 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/lobby", post(enter_lobby))
 }
 
-pub(crate) fn participant_json(p: &ParticipantRow) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.name,
-        "role": p.role,
-        "agency": p.agency,
-        "status": p.status,
-    })
-}
-
 /// Where people reach this server, for join links.
 pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.config.public_url {
@@ -59,14 +49,6 @@ pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| state.config.listen.to_string());
     format!("http://{host}")
-}
-
-#[derive(Deserialize)]
-pub(crate) struct NewParticipant {
-    name: String,
-    role: String,
-    #[serde(default)]
-    agency: Option<String>,
 }
 
 fn role_for_invite(role: &str) -> Result<Role, ApiError> {
@@ -89,6 +71,15 @@ fn agency(value: Option<&str>) -> Result<Option<String>, ApiError> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(a) => text("agency", a, 100).map(Some),
+    }
+}
+
+/// Someone invited, with their personal link, as the chair sees them once.
+pub(crate) fn invited(base: &str, p: &ParticipantRow, token: String) -> Invited {
+    Invited {
+        participant: p.view(),
+        join_link: format!("{base}/join#{token}"),
+        token,
     }
 }
 
@@ -124,7 +115,7 @@ async fn add(
     chair: Chairing,
     headers: HeaderMap,
     JsonBody(body): JsonBody<NewParticipant>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Invited>), ApiError> {
     let id = chair.id();
     let (row, token) = invite(id, &body)?;
     let event = chair.event(
@@ -145,14 +136,7 @@ async fn add(
     }
     tracing::info!(conference = %id, participant = %row.id, "participant invited");
     let base = base_url(&state, &headers);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "participant": participant_json(&row),
-            "join_link": format!("{base}/join#{token}"),
-            "token": token,
-        })),
-    ))
+    Ok((StatusCode::CREATED, Json(invited(&base, &row, token))))
 }
 
 /// A new personal join link for someone already invited (the chair lost the first
@@ -163,7 +147,7 @@ async fn new_link(
     Path((_, pid)): Path<(Uuid, Uuid)>,
     chair: Chairing,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Invited>, ApiError> {
     let id = chair.id();
     let p = participant_of(&state, id, pid).await?;
     if p.chair_id.is_some() {
@@ -190,11 +174,7 @@ async fn new_link(
         .await?;
     tracing::info!(conference = %id, participant = %p.id, "new join link");
     let base = base_url(&state, &headers);
-    Ok(Json(json!({
-        "participant": participant_json(&p),
-        "join_link": format!("{base}/join#{token}"),
-        "token": token,
-    })))
+    Ok(Json(invited(&base, &p, token)))
 }
 
 async fn participant_of(
@@ -266,22 +246,15 @@ async fn remove(
 async fn lobby(
     State(state): State<AppState>,
     chair: Chairing,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<ParticipantView>>, ApiError> {
     let waiting = state.storage.participants(chair.id()).await?;
     Ok(Json(
         waiting
             .iter()
             .filter(|p| p.status == ParticipantStatus::Waiting)
-            .map(participant_json)
+            .map(ParticipantRow::view)
             .collect(),
     ))
-}
-
-#[derive(Deserialize)]
-struct Admit {
-    role: String,
-    #[serde(default)]
-    agency: Option<String>,
 }
 
 async fn admit(
@@ -289,7 +262,7 @@ async fn admit(
     Path((_, pid)): Path<(Uuid, Uuid)>,
     chair: Chairing,
     JsonBody(body): JsonBody<Admit>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ParticipantView>, ApiError> {
     let id = chair.id();
     let p = waiting(&state, &chair, pid).await?;
     let role = role_for_invite(&body.role)?;
@@ -318,7 +291,7 @@ async fn admit(
     let mut row = p;
     row.status = ParticipantStatus::Admitted;
     row.role = Some(role);
-    Ok(Json(participant_json(&row)))
+    Ok(Json(row.view()))
 }
 
 async fn turn_away(
@@ -335,12 +308,6 @@ async fn turn_away(
         .await?;
     tracing::info!(conference = %id, participant = %p.id, "turned away from the lobby");
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct EnterLobby {
-    room_code: String,
-    name: String,
 }
 
 /// Someone in the room types the code shown on the wall and their name; they wait in
@@ -393,7 +360,10 @@ async fn enter_lobby(
             header::SET_COOKIE,
             auth::set_session_cookie(&token, state.config.secure_cookies()),
         )],
-        Json(json!({ "conference_id": conference.id, "participant": participant_json(&row) })),
+        Json(Joined {
+            conference_id: conference.id,
+            participant: row.view(),
+        }),
     )
         .into_response())
 }

@@ -12,6 +12,10 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use roundtable_shared::api::{
+    AttendanceRecorded, Closed, Outcome, PhaseNow, RecordAttendance, RecordDecision,
+    SetNextMeetings,
+};
 use roundtable_shared::dates;
 use roundtable_shared::doc::{self, Board, DocumentKind, SaidBy};
 use roundtable_shared::plan::{self, format_date, parse_date};
@@ -20,10 +24,9 @@ use roundtable_shared::record::{
 };
 use roundtable_shared::scale::{ScaleStatus, Summary};
 use roundtable_shared::{
-    Category, ChildId, ConferenceId, Decision, NonEmptyCategories, ParticipantId,
-    ParticipantStatus, Phase, ScaleId,
+    ChildId, ConferenceId, Decision, NonEmptyCategories, ParticipantId, ParticipantStatus, Phase,
+    ScaleId,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -105,30 +108,6 @@ pub(crate) fn next_meetings_of(row: &ConferenceRow) -> Result<NextMeetingsEntry,
 }
 
 // --- decisions ------------------------------------------------------------------
-
-/// The outcomes as the request names them (the model's [`Decision`] carries the
-/// categories inside).
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-#[allow(clippy::enum_variant_names)]
-enum Outcome {
-    ChildProtectionPlan,
-    ChildInNeedPlan,
-    NoPlan,
-}
-
-#[derive(Deserialize)]
-struct RecordDecision {
-    outcome: Outcome,
-    #[serde(default)]
-    categories: Vec<Category>,
-    #[serde(default)]
-    agency_views: Vec<AgencyView>,
-    #[serde(default)]
-    dissent: Vec<Dissent>,
-    #[serde(default)]
-    lead_social_worker: Option<String>,
-}
 
 /// The decision as asked, checked: the outcome with its categories, and every text.
 fn checked_decision(
@@ -237,11 +216,6 @@ async fn record_decision(
 
 // --- attendance -----------------------------------------------------------------
 
-#[derive(Deserialize)]
-struct RecordAttendance {
-    status: String,
-}
-
 /// Who attended, and the quorum that makes, from what is stored.
 async fn attendance_and_quorum(
     state: &AppState,
@@ -263,7 +237,7 @@ async fn record_attendance(
     Path((_, participant)): Path<(Uuid, Uuid)>,
     member: Chairing,
     JsonBody(body): JsonBody<RecordAttendance>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AttendanceRecorded>, ApiError> {
     let id = member.id();
     not_closed(&member.conference)?;
     let status = Attendance::parse(body.status.trim()).ok_or_else(|| {
@@ -302,20 +276,14 @@ async fn record_attendance(
         })
         .await?;
     tracing::info!(conference = %id, participant = %person.id, "attendance recorded");
-    Ok(Json(json!({
-        "participant": person.id,
-        "status": status.as_str(),
-        "quorum": quorum,
-    })))
+    Ok(Json(AttendanceRecorded {
+        participant: person.id,
+        status,
+        quorum,
+    }))
 }
 
 // --- next meetings --------------------------------------------------------------
-
-#[derive(Deserialize)]
-struct SetNextMeetings {
-    core_group_by: String,
-    review_by: String,
-}
 
 async fn set_next_meetings(
     State(state): State<AppState>,
@@ -389,15 +357,15 @@ async fn write_phase_everywhere(
     Ok(())
 }
 
-async fn close(State(state): State<AppState>, member: Chairing) -> Result<Json<Value>, ApiError> {
-    close_conference(&state, &member).await
+async fn close(State(state): State<AppState>, member: Chairing) -> Result<Json<Closed>, ApiError> {
+    close_conference(&state, &member).await.map(Json)
 }
 
 /// Closes the conference (also what moving it to the phase `closed` does).
 pub(crate) async fn close_conference(
     state: &AppState,
     member: &Chairing,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Closed, ApiError> {
     let id = member.id();
     not_closed(&member.conference)?;
     let event = member.event("conference_closed", json!({}));
@@ -413,17 +381,17 @@ pub(crate) async fn close_conference(
     write_phase_everywhere(state, id, Phase::Closed, Some(&closed)).await?;
     state.notices.notify(id);
     tracing::info!(conference = %id, "conference closed");
-    Ok(Json(json!({
-        "phase": Phase::Closed.as_str(),
-        "closed_at": closed.closed_at,
-        "by": closed.by,
-    })))
+    Ok(Closed {
+        phase: Phase::Closed,
+        closed_at: closed.closed_at,
+        by: closed.by,
+    })
 }
 
 async fn reopen(
     State(state): State<AppState>,
     member: Result<Chairing, ApiError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PhaseNow>, ApiError> {
     let member = member.map_err(|e| match e {
         ApiError::Forbidden => ApiError::NotAllowed("only the chair can reopen"),
         other => other,
@@ -436,7 +404,9 @@ async fn reopen(
     write_phase_everywhere(&state, id, Phase::Decision, None).await?;
     state.notices.notify(id);
     tracing::info!(conference = %id, "conference reopened");
-    Ok(Json(json!({ "phase": Phase::Decision.as_str() })))
+    Ok(Json(PhaseNow {
+        phase: Phase::Decision,
+    }))
 }
 
 // --- the record -----------------------------------------------------------------

@@ -14,13 +14,15 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use futures_util::Stream;
+use roundtable_shared::api::{
+    ConferenceName, GiveScore, OpenScale, ScaleView, Scales, ScoreGiven, Voter, YourScore,
+};
 use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::scale::{
     self, PreviousScores, RevealedScore, ScaleEntry, ScaleStatus, ScaleSubject, ScaleWording,
     Summary, Wording,
 };
 use roundtable_shared::{Child, ConferenceId, ParticipantId, Role, ScaleId, Score};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -158,13 +160,13 @@ async fn previous_scores(
 
 /// A scale as the caller may see it: the words for their side of the table, their
 /// own score, and everyone's scores only once revealed.
-async fn scale_json(
+async fn scale_view(
     state: &AppState,
     member: &Participating,
     row: &ScaleRow,
     scored: u32,
     mine: Option<&VoteRow>,
-) -> Result<Value, ApiError> {
+) -> Result<ScaleView, ApiError> {
     let wording = &row.wording;
     let status = row.status;
     let words = if member.role.is_family_side() {
@@ -172,40 +174,40 @@ async fn scale_json(
     } else {
         &wording.professionals
     };
-    let mut body = json!({
-        "id": row.id,
-        "number": row.number,
-        "subject": row.subject,
-        "about": row.about,
-        "question": words.question,
-        "zero": words.zero,
-        "ten": words.ten,
-        "wording": wording,
-        "status": status.as_str(),
-        "scored": scored,
-        "your_score": mine.map(|v| json!({
-            "score": v.score,
-            "reason": v.reason,
-            "entered_by_chair": v.entered_by.is_some_and(|by| by != v.participant_id),
-        })),
-    });
-    if status == ScaleStatus::Revealed {
-        let results = revealed_scores(state, member.conference.id, row.id).await?;
-        let scores: Vec<Score> = results.iter().map(|r| r.score).collect();
-        body["results"] = serde_json::to_value(&results).unwrap_or_default();
-        body["summary"] = serde_json::to_value(Summary::of(&scores)).unwrap_or_default();
-    }
+    let (results, summary) = match status {
+        ScaleStatus::Revealed => {
+            let results = revealed_scores(state, member.conference.id, row.id).await?;
+            let scores: Vec<Score> = results.iter().map(|r| r.score).collect();
+            let summary = Summary::of(&scores);
+            (Some(results), Some(summary))
+        }
+        _ => (None, None),
+    };
     let children = member.conference.children()?;
-    if let Some(previous) =
-        previous_scores(state, member.conference.id, &row.subject, &children).await?
-    {
-        body["previous"] = serde_json::to_value(previous).unwrap_or_default();
-    }
-    Ok(body)
+    Ok(ScaleView {
+        id: row.id,
+        number: row.number,
+        subject: row.subject.clone(),
+        about: row.about.clone(),
+        question: words.question.clone(),
+        zero: words.zero.clone(),
+        ten: words.ten.clone(),
+        wording: wording.clone(),
+        status,
+        scored,
+        your_score: mine.map(|v| YourScore {
+            score: v.score,
+            reason: v.reason.clone(),
+            entered_by_chair: v.entered_by.is_some_and(|by| by != v.participant_id),
+        }),
+        results,
+        summary,
+        previous: previous_scores(state, member.conference.id, &row.subject, &children).await?,
+    })
 }
 
 /// Everything `GET …/scales` answers: who the caller is and every scale.
-async fn scales_json(state: &AppState, member: &Participating) -> Result<Value, ApiError> {
+async fn scales_view(state: &AppState, member: &Participating) -> Result<Scales, ApiError> {
     let id = member.conference.id;
     let rows = state.storage.scales(id).await?;
     let counts = state.storage.scored_counts(id).await?;
@@ -220,25 +222,28 @@ async fn scales_json(state: &AppState, member: &Participating) -> Result<Value, 
             .iter()
             .find(|(scale, _)| *scale == row.id)
             .map(|(_, v)| v);
-        scales.push(scale_json(state, member, row, scored, my_vote).await?);
+        scales.push(scale_view(state, member, row, scored, my_vote).await?);
     }
-    Ok(json!({
-        "conference": { "id": id, "title": member.conference.title },
-        "you": {
-            "id": member.participant.id,
-            "name": member.participant.name,
-            "role": member.role.as_str(),
-            "votes": member.role.votes(),
+    Ok(Scales {
+        conference: ConferenceName {
+            id,
+            title: member.conference.title.clone(),
         },
-        "scales": scales,
-    }))
+        you: Voter {
+            id: member.participant.id,
+            name: member.participant.name.clone(),
+            role: member.role,
+            votes: member.role.votes(),
+        },
+        scales,
+    })
 }
 
 async fn list(
     State(state): State<AppState>,
     member: Participating,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(scales_json(&state, &member).await?))
+) -> Result<Json<Scales>, ApiError> {
+    Ok(Json(scales_view(&state, &member).await?))
 }
 
 /// A stream of the caller's view of the scales (`event: scales`), sent at once and
@@ -267,8 +272,11 @@ async fn live(
                 }
             }
             let event = match Participating::check(&state, &headers, id).await {
-                Ok(member) => match scales_json(&state, &member).await {
-                    Ok(body) => Event::default().event("scales").data(body.to_string()),
+                Ok(member) => match scales_view(&state, &member).await {
+                    Ok(body) => match Event::default().event("scales").json_data(&body) {
+                        Ok(event) => event,
+                        Err(e) => Event::default().event("problem").data(e.to_string()),
+                    },
                     Err(e) => Event::default().event("problem").data(e.to_string()),
                 },
                 Err(e) => {
@@ -282,18 +290,11 @@ async fn live(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-#[derive(Deserialize)]
-struct OpenScale {
-    subject: ScaleSubject,
-    #[serde(default)]
-    wording: Option<ScaleWording>,
-}
-
 async fn open(
     State(state): State<AppState>,
     member: Chairing,
     JsonBody(body): JsonBody<OpenScale>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ScaleView>), ApiError> {
     let id = member.id();
     super::not_closed(&member.conference)?;
     let children = member.conference.children()?;
@@ -350,16 +351,8 @@ async fn open(
         .await?;
     state.notices.notify(id);
     tracing::info!(conference = %id, scale = %row.id, "safety scale opened");
-    let body = scale_json(&state, &member, &row, 0, None).await?;
+    let body = scale_view(&state, &member, &row, 0, None).await?;
     Ok((StatusCode::CREATED, Json(body)))
-}
-
-#[derive(Deserialize)]
-struct GiveScore {
-    #[serde(default)]
-    score: Option<Value>,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 const SCORE_RULE: &str = "the score must be a whole number from 0 to 10";
@@ -407,7 +400,7 @@ async fn give_score(
     scale: ScaleId,
     voter: &ParticipantRow,
     body: &GiveScore,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScoreGiven>, ApiError> {
     super::not_closed(&member.conference)?;
     let (score, reason) = checked_score(body)?;
     let conference = member.conference.id;
@@ -436,12 +429,14 @@ async fn give_score(
             scale::write_scored(txn, &scale.to_string(), scored)
         })
         .await?;
-    Ok(Json(json!({
-        "score": score.get(),
-        "reason": reason,
-        "entered_by_chair": on_behalf,
-        "scored": scored,
-    })))
+    Ok(Json(ScoreGiven {
+        score: YourScore {
+            score: score.get(),
+            reason,
+            entered_by_chair: on_behalf,
+        },
+        scored,
+    }))
 }
 
 fn may_vote(p: &ParticipantRow) -> bool {
@@ -453,7 +448,7 @@ async fn vote(
     Path((_, scale)): Path<(Uuid, Uuid)>,
     member: Participating,
     JsonBody(body): JsonBody<GiveScore>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScoreGiven>, ApiError> {
     if !member.role.votes() {
         return Err(ApiError::Invalid(format!(
             "a {} does not give a score",
@@ -471,7 +466,7 @@ async fn vote_for(
     Path((_, scale, participant)): Path<(Uuid, Uuid, Uuid)>,
     member: Chairing,
     JsonBody(body): JsonBody<GiveScore>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScoreGiven>, ApiError> {
     let id = member.id();
     let voter = state
         .storage
@@ -497,7 +492,7 @@ async fn move_on(
     member: &Chairing,
     scale: ScaleId,
     to: ScaleStatus,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScaleView>, ApiError> {
     let id = member.id();
     super::not_closed(&member.conference)?;
     let row = state
@@ -555,14 +550,14 @@ async fn move_on(
         .iter()
         .find(|(s, _)| *s == scale)
         .map_or(0, |(_, n)| *n);
-    Ok(Json(scale_json(state, member, &row, scored, None).await?))
+    Ok(Json(scale_view(state, member, &row, scored, None).await?))
 }
 
 async fn close(
     State(state): State<AppState>,
     Path((_, scale)): Path<(Uuid, Uuid)>,
     member: Chairing,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScaleView>, ApiError> {
     move_on(&state, &member, ScaleId(scale), ScaleStatus::Closed).await
 }
 
@@ -570,6 +565,6 @@ async fn reveal(
     State(state): State<AppState>,
     Path((_, scale)): Path<(Uuid, Uuid)>,
     member: Chairing,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScaleView>, ApiError> {
     move_on(&state, &member, ScaleId(scale), ScaleStatus::Revealed).await
 }

@@ -7,8 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use roundtable_shared::ParticipantStatus;
-use serde::Deserialize;
-use serde_json::json;
+use roundtable_shared::api::{ChairView, Joined, Me, Redeem, SignIn};
 
 use crate::auth::{self, Caller};
 use crate::error::ApiError;
@@ -20,12 +19,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/session", post(sign_in).delete(sign_out))
         .route("/api/me", get(me))
         .route("/api/join", post(redeem_link))
-}
-
-#[derive(Deserialize)]
-struct SignIn {
-    email: String,
-    password: String,
 }
 
 async fn sign_in(
@@ -80,10 +73,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<R
         .into_response())
 }
 
-async fn me(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Me>, ApiError> {
     match auth::caller(&state, &headers).await? {
         Caller::Chair(id) => {
             let chair = state
@@ -91,8 +81,10 @@ async fn me(
                 .chair(id)
                 .await?
                 .ok_or(ApiError::SignInNeeded)?;
-            Ok(Json(json!({
-                "kind": "chair", "id": chair.id, "name": chair.name, "email": chair.email,
+            Ok(Json(Me::Chair(ChairView {
+                id: chair.id,
+                name: chair.name,
+                email: chair.email,
             })))
         }
         Caller::Participant(id) => {
@@ -101,18 +93,13 @@ async fn me(
                 .participant(id)
                 .await?
                 .ok_or(ApiError::SignInNeeded)?;
-            Ok(Json(json!({
-                "kind": "participant", "id": p.id, "name": p.name, "role": p.role,
-                "agency": p.agency, "conference_id": p.conference_id, "status": p.status,
-                "admitted": p.status.takes_part(),
-            })))
+            Ok(Json(Me::Participant {
+                participant: p.view(),
+                conference_id: p.conference_id,
+                admitted: p.status.takes_part(),
+            }))
         }
     }
-}
-
-#[derive(Deserialize)]
-struct Redeem {
-    token: String,
 }
 
 /// Opens a personal join link: the browser gets the participant's session.
@@ -136,10 +123,10 @@ async fn redeem_link(
     }
     let token = auth::start_session(&state, SessionSubject::Participant(participant.id)).await?;
     tracing::info!(participant = %participant.id, "join link opened");
-    let body = json!({
-        "conference_id": participant.conference_id,
-        "participant": super::people::participant_json(&participant),
-    });
+    let body = Joined {
+        conference_id: participant.conference_id,
+        participant: participant.view(),
+    };
     Ok((
         StatusCode::OK,
         [(
