@@ -85,7 +85,9 @@ impl IntoResponse for ApiError {
         if let Self::Internal(e) = &self {
             tracing::error!(error = %e, "request failed");
         }
-        let body = serde_json::json!({ "error": self.to_string() });
+        let body = roundtable_shared::api::Problem {
+            error: self.to_string(),
+        };
         let mut response = (self.status(), axum::Json(body)).into_response();
         if self.status() == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(

@@ -13,7 +13,7 @@ use crate::model::{
     ChairId, Child, ConferenceId, ConferenceKind, ParticipantId, ParticipantStatus, Phase, Role,
     ScaleId,
 };
-use crate::record::{AgencyView, Attendance, Dissent, Quorum};
+use crate::record::{AgencyView, Attendance, Dissent, NextMeetingsEntry, Quorum};
 use crate::scale::{
     PreviousScores, RevealedScore, ScaleStatus, ScaleSubject, ScaleWording, Summary,
 };
@@ -360,9 +360,203 @@ pub struct SetNextMeetings {
     pub review_by: String,
 }
 
+// --- the record -------------------------------------------------------------------
+
+/// Someone the record or the audit log names: who recorded, scored or changed
+/// something.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRef {
+    pub id: ParticipantId,
+    pub name: String,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// `GET /api/conferences/{id}/record`: the whole record of a conference, for a case
+/// management system and for the family's letter (`docs/record-export.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordExport {
+    /// `roundtable-record/1`.
+    pub format: String,
+    pub conference: RecordConference,
+    pub children: Vec<Child>,
+    pub participants: Vec<RecordParticipant>,
+    pub board: Vec<RecordHeading>,
+    pub safety_scales: Vec<RecordScale>,
+    pub plan: RecordPlan,
+    pub decisions: Vec<RecordDecisionEntry>,
+    pub quorum: Quorum,
+    pub next_meetings: NextMeetingsEntry,
+    /// RFC 3339 in UTC.
+    pub exported_at: String,
+}
+
+/// The conference as the record describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordConference {
+    pub id: ConferenceId,
+    pub title: String,
+    pub kind: ConferenceKind,
+    pub scheduled_start: String,
+    pub phase: Phase,
+    /// RFC 3339 in UTC; `None` while open.
+    pub closed_at: Option<String>,
+}
+
+/// Someone invited or let in, as the record lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordParticipant {
+    pub id: ParticipantId,
+    pub name: String,
+    pub role: Option<Role>,
+    pub agency: Option<String>,
+    /// The chair removed them during the conference.
+    pub removed: bool,
+    pub attendance: Option<Attendance>,
+}
+
+/// What was written under one heading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordHeading {
+    pub key: String,
+    pub title: String,
+    pub items: Vec<RecordItem>,
+}
+
+/// One thing said, as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordItem {
+    pub text: String,
+    /// Who said it, in words: a name with its agency, or an agency.
+    pub said_by: Option<String>,
+    /// The names of the children it concerns.
+    pub children: Vec<String>,
+    /// Written in the professionals-only part, which the family did not see.
+    pub professionals_only: bool,
+}
+
+/// A safety scale as the record keeps it: the scores only once revealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordScale {
+    pub number: u32,
+    pub about: String,
+    pub status: ScaleStatus,
+    pub scored: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<RevealedScore>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
+}
+
+/// The plan drafted in the meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordPlan {
+    pub dangers: Vec<RecordDanger>,
+    pub actions: Vec<RecordAction>,
+    pub contingency: String,
+    pub bottom_lines: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDanger {
+    pub statement: String,
+    pub safety_goal: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordAction {
+    pub what: String,
+    /// Who does it, in words.
+    pub who: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub by: Option<String>,
+    pub how_we_will_know: String,
+    /// The name of the child it is for, if one.
+    pub child: Option<String>,
+}
+
+/// The decision for one child: `decision` is `None` until the chair records one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDecisionEntry {
+    pub child: crate::model::ChildId,
+    pub name: String,
+    pub decision: Option<crate::model::Decision>,
+    #[serde(default)]
+    pub agency_views: Vec<AgencyView>,
+    #[serde(default)]
+    pub dissent: Vec<Dissent>,
+    #[serde(default)]
+    pub lead_social_worker: Option<String>,
+    /// RFC 3339 in UTC.
+    #[serde(default)]
+    pub recorded_at: Option<String>,
+    #[serde(default)]
+    pub recorded_by: Option<PersonRef>,
+}
+
+/// `GET /api/conferences/{id}/audit`: every command, and the latest changes to the
+/// documents, with who and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditLog {
+    pub events: Vec<AuditEntry>,
+    pub document_changes: Vec<DocumentChange>,
+    /// Only the latest document changes are listed.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// RFC 3339 in UTC.
+    pub at: String,
+    /// `None` for the server's own doing.
+    pub actor: Option<PersonRef>,
+    pub action: String,
+    /// What the command was given (a score of a scale not yet revealed left out).
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentChange {
+    pub at: String,
+    pub participant: Option<PersonRef>,
+    pub document: crate::doc::DocumentKind,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conference_whose_child_has_no_date_of_birth_reads_back() {
+        let detail = ConferenceDetail {
+            conference: ConferenceView {
+                id: ConferenceId(uuid::Uuid::nil()),
+                title: "Taylor children".into(),
+                kind: ConferenceKind::Initial,
+                scheduled_start: "2030-03-04T10:00:00Z".into(),
+                headings: HeadingsTemplate::FourHeadings,
+                children: vec![Child {
+                    id: crate::model::ChildId(uuid::Uuid::nil()),
+                    name: "Alex".into(),
+                    date_of_birth: None,
+                }],
+                phase: Phase::PreMeet,
+                room_code: "ABC234".into(),
+            },
+            you: You {
+                id: ParticipantId(uuid::Uuid::nil()),
+                name: "Sam".into(),
+                role: Role::Chair,
+            },
+            participants: None,
+        };
+        let json = serde_json::to_string(&detail).unwrap();
+        assert!(json.contains(r#""date_of_birth":null"#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ConferenceDetail>(&json).unwrap(),
+            detail
+        );
+    }
 
     #[test]
     fn a_participant_is_read_from_me_with_their_place() {

@@ -213,6 +213,18 @@ impl ParticipantStatus {
 
 time::serde::format_description!(iso_date, Date, "[year]-[month]-[day]");
 
+/// Reads an optional `YYYY-MM-DD` date by way of an optional string, so that a
+/// `null` reads as no date wherever serde has buffered it (as `#[serde(flatten)]`
+/// does, where `time`'s own reader refuses it).
+fn optional_iso_date<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<time::Date>, D::Error> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Option::<String>::deserialize(deserializer)?
+        .map(|date| time::Date::parse(&date, format).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// A child the conference is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Child {
@@ -220,7 +232,11 @@ pub struct Child {
     /// The name the child is known by.
     pub name: String,
     /// Absent for an unborn baby. Written as `YYYY-MM-DD`.
-    #[serde(default, with = "iso_date::option")]
+    #[serde(
+        default,
+        serialize_with = "iso_date::option::serialize",
+        deserialize_with = "optional_iso_date"
+    )]
     pub date_of_birth: Option<time::Date>,
 }
 

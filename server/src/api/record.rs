@@ -13,8 +13,10 @@ use axum::extract::State;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use roundtable_shared::api::{
-    AttendanceRecorded, Closed, Outcome, PhaseNow, RecordAttendance, RecordDecision,
-    SetNextMeetings,
+    AttendanceRecorded, AuditEntry, AuditLog, Closed, DocumentChange, Outcome, PersonRef, PhaseNow,
+    RecordAction, RecordAttendance, RecordConference, RecordDanger, RecordDecision,
+    RecordDecisionEntry, RecordExport, RecordHeading, RecordItem, RecordParticipant, RecordPlan,
+    RecordScale, SetNextMeetings,
 };
 use roundtable_shared::dates;
 use roundtable_shared::doc::{self, Board, DocumentKind, SaidBy};
@@ -187,12 +189,13 @@ async fn record_decision(
         ));
     }
     let entry = checked_decision(child, body, rfc3339(crate::storage::now_ms()))?;
-    let stored = json!({
-        "decision": entry.decision,
-        "agency_views": entry.agency_views,
-        "dissent": entry.dissent,
-        "lead_social_worker": entry.lead_social_worker,
-    });
+    let stored = serde_json::to_value(StoredDecision {
+        decision: entry.decision.clone(),
+        agency_views: entry.agency_views.clone(),
+        dissent: entry.dissent.clone(),
+        lead_social_worker: entry.lead_social_worker.clone(),
+    })
+    .map_err(|_| corrupt("decision"))?;
     let event = member.event(
         "decision_recorded",
         json!({ "child": child, "decision": stored }),
@@ -412,26 +415,27 @@ async fn reopen(
 // --- the record -----------------------------------------------------------------
 
 /// A person as the audit view and the record name them.
-fn person_json(people: &[ParticipantRow], id: Option<ParticipantId>) -> Value {
-    match id.and_then(|id| people.iter().find(|p| p.id == id)) {
-        Some(p) => json!({ "id": p.id, "name": p.name, "role": p.role }),
-        None => Value::Null,
-    }
+fn person_ref(people: &[ParticipantRow], id: Option<ParticipantId>) -> Option<PersonRef> {
+    let p = people.iter().find(|p| Some(p.id) == id)?;
+    Some(PersonRef {
+        id: p.id,
+        name: p.name.clone(),
+        role: p.role,
+    })
 }
 
 /// Who said something, in words: their name (and agency), or the agency.
-fn said_by_words(people: &[ParticipantRow], said_by: Option<&SaidBy>) -> Value {
-    match said_by {
-        None => Value::Null,
-        Some(SaidBy::Agency(agency)) => json!(agency),
-        Some(SaidBy::Participant(id)) => match people.iter().find(|p| p.id == *id) {
+fn said_by_words(people: &[ParticipantRow], said_by: Option<&SaidBy>) -> Option<String> {
+    Some(match said_by? {
+        SaidBy::Agency(agency) => agency.clone(),
+        SaidBy::Participant(id) => match people.iter().find(|p| p.id == *id) {
             Some(p) => match &p.agency {
-                Some(agency) => json!(format!("{} ({agency})", p.name)),
-                None => json!(p.name),
+                Some(agency) => format!("{} ({agency})", p.name),
+                None => p.name.clone(),
             },
-            None => json!("someone no longer in the conference"),
+            None => "someone no longer in the conference".to_owned(),
         },
-    }
+    })
 }
 
 /// Every item of a document's board. (Only reading: `Board::new` would ask for a
@@ -440,19 +444,14 @@ fn board_items(txn: &yrs::Transaction) -> Vec<doc::BoardItem> {
     Board::get(txn).map(|b| b.items(txn)).unwrap_or_default()
 }
 
-/// The board, the plan and the headings, read from the conference's documents.
-async fn documents_json(
+/// The board and the plan, read from the conference's documents.
+async fn documents_view(
     state: &AppState,
     id: ConferenceId,
     people: &[ParticipantRow],
     child_names: &BTreeMap<ChildId, String>,
-) -> Result<(Value, Value), ApiError> {
-    let names_of = |children: &std::collections::BTreeSet<ChildId>| -> Vec<Value> {
-        children
-            .iter()
-            .map(|c| json!(child_names.get(c).cloned().unwrap_or_else(|| c.to_string())))
-            .collect()
-    };
+) -> Result<(Vec<RecordHeading>, RecordPlan), ApiError> {
+    let name_of = |c: &ChildId| child_names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let (headings, shared, plan) = state
         .rooms
         .read((id, DocumentKind::Shared), |txn, _| {
@@ -467,10 +466,12 @@ async fn documents_json(
         .rooms
         .read((id, DocumentKind::Restricted), |txn, _| board_items(txn))
         .await?;
-    let board: Vec<Value> = headings
+    let board = headings
         .iter()
-        .map(|heading| {
-            let items: Vec<Value> = [(false, &shared), (true, &restricted)]
+        .map(|heading| RecordHeading {
+            key: heading.key.clone(),
+            title: heading.title.clone(),
+            items: [(false, &shared), (true, &restricted)]
                 .into_iter()
                 .flat_map(|(professionals_only, items)| {
                     items
@@ -478,59 +479,85 @@ async fn documents_json(
                         .filter(|i| i.heading == heading.key)
                         .map(move |i| (professionals_only, i))
                 })
-                .map(|(professionals_only, i)| {
-                    json!({
-                        "text": i.text,
-                        "said_by": said_by_words(people, i.said_by.as_ref()),
-                        "children": names_of(&i.children),
-                        "professionals_only": professionals_only,
-                    })
+                .map(|(professionals_only, i)| RecordItem {
+                    text: i.text.clone(),
+                    said_by: said_by_words(people, i.said_by.as_ref()),
+                    children: i.children.iter().map(name_of).collect(),
+                    professionals_only,
                 })
-                .collect();
-            json!({ "key": heading.key, "title": heading.title, "items": items })
+                .collect(),
         })
         .collect();
-    let plan = json!({
-        "dangers": plan.dangers.iter().map(|d| json!({
-            "statement": d.statement,
-            "safety_goal": d.goal,
-        })).collect::<Vec<_>>(),
-        "actions": plan.actions.iter().map(|a| json!({
-            "what": a.what,
-            "who": said_by_words(people, a.who.as_ref()),
-            "by": a.by.map(format_date),
-            "how_we_will_know": a.how_we_know,
-            "child": a.child.map(|c| child_names.get(&c).cloned().unwrap_or_else(|| c.to_string())),
-        })).collect::<Vec<_>>(),
-        "contingency": plan.contingency,
-        "bottom_lines": plan.bottom_lines,
-    });
-    Ok((json!(board), plan))
+    let plan = RecordPlan {
+        dangers: plan
+            .dangers
+            .iter()
+            .map(|d| RecordDanger {
+                statement: d.statement.clone(),
+                safety_goal: d.goal.clone(),
+            })
+            .collect(),
+        actions: plan
+            .actions
+            .iter()
+            .map(|a| RecordAction {
+                what: a.what.clone(),
+                who: said_by_words(people, a.who.as_ref()),
+                by: a.by.map(format_date),
+                how_we_will_know: a.how_we_know.clone(),
+                child: a.child.as_ref().map(name_of),
+            })
+            .collect(),
+        contingency: plan.contingency,
+        bottom_lines: plan.bottom_lines,
+    };
+    Ok((board, plan))
 }
 
-async fn scales_json(state: &AppState, id: ConferenceId) -> Result<Value, ApiError> {
+async fn scales_view(state: &AppState, id: ConferenceId) -> Result<Vec<RecordScale>, ApiError> {
     let counts = state.storage.scored_counts(id).await?;
     let mut scales = Vec::new();
     for row in state.storage.scales(id).await? {
-        let status = row.status;
-        let mut scale = json!({
-            "number": row.number,
-            "about": row.about,
-            "status": status.as_str(),
-            "scored": counts.iter().find(|(s, _)| *s == row.id).map_or(0, |(_, n)| *n),
+        let (results, summary) = match row.status {
+            ScaleStatus::Revealed => {
+                let results = revealed_scores(state, id, row.id).await?;
+                let scores: Vec<_> = results.iter().map(|r| r.score).collect();
+                let summary = Summary::of(&scores);
+                (Some(results), Some(summary))
+            }
+            _ => (None, None),
+        };
+        scales.push(RecordScale {
+            number: row.number,
+            about: row.about,
+            status: row.status,
+            scored: counts
+                .iter()
+                .find(|(s, _)| *s == row.id)
+                .map_or(0, |(_, n)| *n),
+            results,
+            summary,
         });
-        if status == ScaleStatus::Revealed {
-            let results = revealed_scores(state, id, row.id).await?;
-            let scores: Vec<_> = results.iter().map(|r| r.score).collect();
-            scale["results"] = serde_json::to_value(&results).unwrap_or_default();
-            scale["summary"] = serde_json::to_value(Summary::of(&scores)).unwrap_or_default();
-        }
-        scales.push(scale);
     }
-    Ok(json!(scales))
+    Ok(scales)
 }
 
-async fn export(State(state): State<AppState>, member: Chairing) -> Result<Json<Value>, ApiError> {
+/// A decision's body as stored (`put_decision`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredDecision {
+    decision: Decision,
+    #[serde(default)]
+    agency_views: Vec<AgencyView>,
+    #[serde(default)]
+    dissent: Vec<Dissent>,
+    #[serde(default)]
+    lead_social_worker: Option<String>,
+}
+
+async fn export(
+    State(state): State<AppState>,
+    member: Chairing,
+) -> Result<Json<RecordExport>, ApiError> {
     let id = member.id();
     let row = &member.conference;
     let children = row.children()?;
@@ -538,7 +565,7 @@ async fn export(State(state): State<AppState>, member: Chairing) -> Result<Json<
         children.iter().map(|c| (c.id, c.name.clone())).collect();
     let people = state.storage.participants(id).await?;
     let (attendance, quorum) = attendance_and_quorum(&state, id, &people).await?;
-    let participants: Vec<Value> = people
+    let participants = people
         .iter()
         .filter(|p| {
             !matches!(
@@ -546,57 +573,61 @@ async fn export(State(state): State<AppState>, member: Chairing) -> Result<Json<
                 ParticipantStatus::Waiting | ParticipantStatus::TurnedAway
             )
         })
-        .map(|p| {
-            json!({
-                "id": p.id,
-                "name": p.name,
-                "role": p.role,
-                "agency": p.agency,
-                "removed": p.status == ParticipantStatus::Removed,
-                "attendance": attendance.get(&p.id).map(|a| a.as_str()),
-            })
+        .map(|p| RecordParticipant {
+            id: p.id,
+            name: p.name.clone(),
+            role: p.role,
+            agency: p.agency.clone(),
+            removed: p.status == ParticipantStatus::Removed,
+            attendance: attendance.get(&p.id).copied(),
         })
         .collect();
-    let (board, plan) = documents_json(&state, id, &people, &child_names).await?;
+    let (board, plan) = documents_view(&state, id, &people, &child_names).await?;
     let stored = state.storage.decisions(id).await?;
-    let decisions: Vec<Value> = children
-        .iter()
-        .map(|child| {
-            let decision = stored.iter().find(|d| d.child_id == child.id);
-            let mut entry = json!({ "child": child.id, "name": child.name });
-            match decision {
-                Some(d) => {
-                    for (key, value) in d.body.as_object().into_iter().flatten() {
-                        entry[key] = value.clone();
-                    }
-                    entry["recorded_at"] = json!(rfc3339(d.recorded_at));
-                    entry["recorded_by"] = person_json(&people, d.recorded_by);
-                }
-                None => entry["decision"] = Value::Null,
-            }
-            entry
-        })
-        .collect();
-    let body = json!({
-        "format": "roundtable-record/1",
-        "conference": {
-            "id": row.id,
-            "title": row.title,
-            "kind": row.kind,
-            "scheduled_start": row.scheduled_start,
-            "phase": row.phase,
-            "closed_at": row.closed_at.map(rfc3339),
+    let mut decisions = Vec::with_capacity(children.len());
+    for child in &children {
+        let mut entry = RecordDecisionEntry {
+            child: child.id,
+            name: child.name.clone(),
+            decision: None,
+            agency_views: Vec::new(),
+            dissent: Vec::new(),
+            lead_social_worker: None,
+            recorded_at: None,
+            recorded_by: None,
+        };
+        if let Some(d) = stored.iter().find(|d| d.child_id == child.id) {
+            let body: StoredDecision =
+                serde_json::from_value(d.body.clone()).map_err(|_| corrupt("decision"))?;
+            entry.decision = Some(body.decision);
+            entry.agency_views = body.agency_views;
+            entry.dissent = body.dissent;
+            entry.lead_social_worker = body.lead_social_worker;
+            entry.recorded_at = Some(rfc3339(d.recorded_at));
+            entry.recorded_by = person_ref(&people, d.recorded_by);
+        }
+        decisions.push(entry);
+    }
+    let body = RecordExport {
+        format: "roundtable-record/1".into(),
+        conference: RecordConference {
+            id: row.id,
+            title: row.title.clone(),
+            kind: row.kind,
+            scheduled_start: row.scheduled_start.clone(),
+            phase: row.phase,
+            closed_at: row.closed_at.map(rfc3339),
         },
-        "children": children,
-        "participants": participants,
-        "board": board,
-        "safety_scales": scales_json(&state, id).await?,
-        "plan": plan,
-        "decisions": decisions,
-        "quorum": quorum,
-        "next_meetings": next_meetings_of(row)?,
-        "exported_at": rfc3339(crate::storage::now_ms()),
-    });
+        children,
+        participants,
+        board,
+        safety_scales: scales_view(&state, id).await?,
+        plan,
+        decisions,
+        quorum,
+        next_meetings: next_meetings_of(row)?,
+        exported_at: rfc3339(crate::storage::now_ms()),
+    };
     state
         .storage
         .record_event(&member.event("record_exported", json!({})))
@@ -610,7 +641,7 @@ async fn export(State(state): State<AppState>, member: Chairing) -> Result<Json<
 async fn audit_view(
     State(state): State<AppState>,
     member: Chairing,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditLog>, ApiError> {
     let id = member.id();
     let people = state.storage.participants(id).await?;
     let revealed: Vec<ScaleId> = state
@@ -621,7 +652,7 @@ async fn audit_view(
         .filter(|s| s.status == ScaleStatus::Revealed)
         .map(|s| s.id)
         .collect();
-    let events: Vec<Value> = state
+    let events = state
         .storage
         .audit_events(id)
         .await?
@@ -637,33 +668,31 @@ async fn audit_view(
                 detail["score"] = Value::Null;
                 detail["reason"] = Value::Null;
             }
-            json!({
-                "at": rfc3339(event.at),
-                "actor": person_json(&people, event.actor),
-                "action": event.action,
-                "detail": detail,
-            })
+            AuditEntry {
+                at: rfc3339(event.at),
+                actor: person_ref(&people, event.actor),
+                action: event.action,
+                detail,
+            }
         })
         .collect();
     let (changes, truncated) = state
         .storage
         .document_changes(id, MOST_DOCUMENT_CHANGES)
         .await?;
-    let document_changes: Vec<Value> = changes
+    let document_changes = changes
         .into_iter()
-        .map(|c| {
-            json!({
-                "at": rfc3339(c.at),
-                "participant": person_json(&people, c.participant),
-                "document": c.document,
-            })
+        .map(|c| DocumentChange {
+            at: rfc3339(c.at),
+            participant: person_ref(&people, c.participant),
+            document: c.document,
         })
         .collect();
-    Ok(Json(json!({
-        "events": events,
-        "document_changes": document_changes,
-        "truncated": truncated,
-    })))
+    Ok(Json(AuditLog {
+        events,
+        document_changes,
+        truncated,
+    }))
 }
 
 #[cfg(test)]
