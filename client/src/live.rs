@@ -35,6 +35,10 @@ const CLOSE_SESSION_ENDED: u16 = 4401;
 /// every failed attempt, up to [`MAX_RETRY_MS`].
 const FIRST_RETRY_MS: u32 = 1_000;
 const MAX_RETRY_MS: u32 = 30_000;
+/// How many times in a row a refusal of a change because the server lacks what it
+/// builds on is answered by connecting again (which sends the server everything of
+/// ours it lacks) before we conclude that our own copy lacks it.
+const MAX_INCOMPLETE_RESYNCS: u32 = 3;
 
 /// The state of the connection to the server, as the page tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +203,9 @@ struct State {
     /// True once the server's whole document has arrived on this connection.
     in_step: bool,
     failures: u32,
+    /// Connections made again, since the server last confirmed a change, because it
+    /// refused one that builds on changes it did not have.
+    incomplete_resyncs: u32,
     retry_timer: Option<i32>,
     /// No more connecting: removed, or the session ended.
     stopped: bool,
@@ -302,6 +309,7 @@ impl Live {
             in_step: false,
             fresh: None,
             failures: 0,
+            incomplete_resyncs: 0,
             retry_timer: None,
             stopped: false,
             unsaved: Vec::new(),
@@ -487,7 +495,16 @@ impl Live {
                             &"Roundtable: the server's document could not be applied".into(),
                         );
                     }
-                    self.state.borrow_mut().doc = fresh;
+                    {
+                        let mut state = self.state.borrow_mut();
+                        state.doc = fresh;
+                        // Changes made on the old copy while this was on its way go
+                        // with it: sent again they would only be refused, as built on
+                        // what the server refused.
+                        state.unsaved.clear();
+                        state.keep_unsaved();
+                        state.set_saving(Saving::AllSaved);
+                    }
                     self.changed();
                     return;
                 }
@@ -590,6 +607,7 @@ impl Live {
     fn saved(&self, number: u32) {
         let mut state = self.state.borrow_mut();
         state.failures = 0;
+        state.incomplete_resyncs = 0;
         // Numbers only go up (wrapping after four thousand million changes).
         state
             .unsaved
@@ -610,18 +628,50 @@ impl Live {
             self.drop_connection();
             return;
         }
+        let incomplete = reason == protocol::INCOMPLETE;
+        {
+            let mut state = self.state.borrow_mut();
+            if incomplete
+                && state.fresh.is_none()
+                && state.incomplete_resyncs < MAX_INCOMPLETE_RESYNCS
+            {
+                // The server lacks what our change builds on (an edit sent as a
+                // connection opened, before the sync delivered what it builds on). The
+                // change is not wrong: keep our copy and everything unsaved, and
+                // connect again. The new connection's greeting carries the server's
+                // state vector, and our answer to it, made from our whole copy, holds
+                // everything of ours it lacks in one complete update, which the server
+                // reads before anything else we send; then the unsaved changes are
+                // sent and confirmed as after any reconnect. Sending on this
+                // connection instead would mean sending the whole document (only the
+                // greeting says what the server has), which may be larger than a
+                // message may be, and every change we sent after this one builds on
+                // it and is being refused too: nothing more is read from it.
+                state.incomplete_resyncs += 1;
+                state.set_saving(Saving::NotYet);
+                drop(state);
+                self.drop_connection();
+                return;
+            }
+        }
         web_sys::console::warn_1(
             &format!("Roundtable: the server refused a change: {reason}").into(),
         );
         // A refused change stays in our copy and every later change would build on
         // it: start again from the server's copy. The server's document was not
         // changed by the refusal, so it is asked for on this connection, and the board
-        // shows what it showed until it is here.
+        // shows what it showed until it is here. (A "depends" refusal gets here only
+        // when connecting again did not help, so our copy itself lacks what the change
+        // builds on, or while we are already starting again after a refusal, when it
+        // is of a change that built on the refused one.)
         let mut state = self.state.borrow_mut();
         state.unsaved.clear();
         state.restored = None;
+        state.incomplete_resyncs = 0;
         state.keep_unsaved();
-        state.set.refused.set(Some(reason));
+        if !(incomplete && state.fresh.is_some()) {
+            state.set.refused.set(Some(reason));
+        }
         state.set_saving(Saving::AllSaved);
         match state.socket.clone() {
             Some(socket) if state.in_step => {

@@ -7,7 +7,9 @@
 //!    after compaction into a snapshot.
 //! 3. a refused update on that conference, with the 10,000 updates in its log: the time
 //!    from sending it, followed by a "saved?" question, until the question is answered
-//!    (the refusal comes first), against the same question alone (50 each, median).
+//!    (the refusal comes first), against the same question alone (50 each: median,
+//!    quartiles, p95).
+//! 4. the same on a conference whose document is at its 32 MiB limit.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,8 @@ use yrs::{Doc, Text, Transact, Update};
 const EDITS: usize = 300;
 const HISTORY: usize = 10_000;
 const REFUSALS: usize = 50;
+/// Items of 1 MiB of text that make a document of about 32 MiB (its limit).
+const LARGE_ITEMS: usize = 31;
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -42,7 +46,15 @@ async fn connect_to(addr: std::net::SocketAddr, conf: &str, endpoint: &str, toke
     request
         .headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
+    // A whole document comes as one frame: up to the document limit, past
+    // tungstenite's default limits.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    tokio_tungstenite::connect_async_with_config(request, Some(config), false)
+        .await
+        .unwrap()
+        .0
 }
 
 /// Reads until an update arrives; applies everything to `doc`.
@@ -68,8 +80,8 @@ async fn next_update(socket: &mut Socket, doc: &Doc) {
 /// Sends `update` (if any) and a "saved?" question; the time until it is answered.
 async fn round_trip(socket: &mut Socket, question: u32, update: Option<Vec<u8>>) -> Duration {
     let started = Instant::now();
-    if let Some(update) = update {
-        let message = Message::Sync(SyncMessage::Update(update)).encode_v1();
+    if let Some(update) = &update {
+        let message = Message::Sync(SyncMessage::Update(update.clone())).encode_v1();
         socket
             .send(WsMessage::Binary(message.into()))
             .await
@@ -83,30 +95,73 @@ async fn round_trip(socket: &mut Socket, question: u32, update: Option<Vec<u8>>)
         .send(WsMessage::Binary(saved.encode_v1().into()))
         .await
         .unwrap();
-    wait_saved(socket, question).await;
-    started.elapsed()
+    let refusals = wait_saved(socket, question).await;
+    let took = started.elapsed();
+    // What is timed is a refusal: the update must have drawn one, and the question
+    // alone none.
+    assert_eq!(
+        refusals,
+        update
+            .is_some()
+            .then(|| "only the server changes the conference's details".to_owned())
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    took
 }
 
-/// Reads until the answer to "saved?" question `number` arrives.
-async fn wait_saved(socket: &mut Socket, number: u32) {
+/// Reads until the answer to "saved?" question `number` arrives; the reasons of the
+/// refusals that came before it.
+async fn wait_saved(socket: &mut Socket, number: u32) -> Vec<String> {
+    let mut refusals = Vec::new();
     loop {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
             .expect("an answer within 10 s")
             .unwrap()
             .unwrap();
-        if let WsMessage::Binary(bytes) = frame
-            && let Ok(Message::Custom(roundtable_shared::protocol::SAVED, data)) =
-                Message::decode_v1(&bytes)
-            && roundtable_shared::protocol::decode_saved(&data) == Some(number)
-        {
-            return;
+        let WsMessage::Binary(bytes) = frame else {
+            continue;
+        };
+        match Message::decode_v1(&bytes) {
+            Ok(Message::Custom(roundtable_shared::protocol::SAVED, data))
+                if roundtable_shared::protocol::decode_saved(&data) == Some(number) =>
+            {
+                return refusals;
+            }
+            Ok(Message::Auth(reason)) => refusals.push(reason.unwrap_or_default()),
+            _ => {}
         }
     }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Median, quartiles and p95 of `times` (sorted here), in milliseconds.
+fn spread(times: &mut [Duration]) -> String {
+    times.sort();
+    let ms = |p| percentile(times, p).as_secs_f64() * 1e3;
+    format!(
+        "median {:.2} ms (quartiles {:.2}–{:.2}, p95 {:.2})",
+        ms(0.5),
+        ms(0.25),
+        ms(0.75),
+        ms(0.95)
+    )
+}
+
+/// Times `REFUSALS` refused updates, each followed by a "saved?", against as many
+/// questions alone, on `socket`. `forbidden(i)` makes the i-th refused update.
+async fn refusals(socket: &mut Socket, forbidden: impl Fn(usize) -> Vec<u8>) -> (String, String) {
+    let mut alone = Vec::new();
+    let mut with_refusal = Vec::new();
+    for i in 0..REFUSALS {
+        alone.push(round_trip(socket, 2 * i as u32, None).await);
+        with_refusal.push(round_trip(socket, 2 * i as u32 + 1, Some(forbidden(i))).await);
+    }
+    (spread(&mut with_refusal), spread(&mut alone))
 }
 
 #[tokio::main]
@@ -306,38 +361,28 @@ async fn main() {
             .transact()
             .encode_state_as_update_v1(&yrs::StateVector::default())
     };
-    let mut alone = Vec::new();
-    let mut with_refusal = Vec::new();
-    for i in 0..REFUSALS {
-        alone.push(round_trip(&mut refused, 2 * i as u32, None).await);
+    let (with_refusal, alone) = refusals(&mut refused, |i| {
         // Each from a fresh copy of the server's document, so that it builds on
         // nothing refused before it.
         let copy = Doc::new();
         copy.transact_mut()
             .apply_update(Update::decode_v1(&greeting).unwrap())
             .unwrap();
-        let forbidden = send_update(&copy, |txn| {
+        send_update(&copy, |txn| {
             use yrs::{Map, WriteTxn};
             txn.get_or_insert_map(roundtable_shared::doc::META).insert(
                 txn,
                 "title",
                 format!("Renamed {i}"),
             );
-        });
-        with_refusal.push(round_trip(&mut refused, 2 * i as u32 + 1, Some(forbidden)).await);
-    }
-    alone.sort();
-    with_refusal.sort();
+        })
+    })
+    .await;
     println!(
-        "a refused update with the {HISTORY}-update log and no snapshot, until a saved? after it is answered ({REFUSALS} each, median, p95):"
+        "a refused update with the {HISTORY}-update log and no snapshot, until a saved? after it is answered ({REFUSALS} each):"
     );
-    println!(
-        "  refused update then saved?: {:.2} ms, {:.2} ms; saved? alone: {:.2} ms, {:.2} ms",
-        percentile(&with_refusal, 0.5).as_secs_f64() * 1e3,
-        percentile(&with_refusal, 0.95).as_secs_f64() * 1e3,
-        percentile(&alone, 0.5).as_secs_f64() * 1e3,
-        percentile(&alone, 0.95).as_secs_f64() * 1e3,
-    );
+    println!("  refused update then saved?: {with_refusal}");
+    println!("  saved? alone:               {alone}");
     drop(refused);
 
     // The server compacts every 500 updates, so the most it ever loads is a snapshot
@@ -420,6 +465,100 @@ async fn main() {
         percentile(&warm, 0.5).as_secs_f64() * 1e3,
         snapshot.len()
     );
+
+    // 4. A refused update on a document at its 32 MiB limit: another conference's,
+    // written straight into its log, one 1 MiB item an update.
+    let created: Value = http
+        .post(format!("http://{addr}/api/conferences"))
+        .json(&json!({
+            "title": "Large", "kind": "initial", "scheduled_start": "2026-12-01T10:00:00Z",
+            "children": [{ "name": "A" }],
+            "participants": [
+                { "name": "Filler", "role": "minute_taker" },
+                { "name": "Writer", "role": "minute_taker" },
+            ],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let large = ConferenceId(
+        created["conference"]["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap(),
+    );
+    // One participant wrote the document; another, who has written nothing (and is
+    // far from their share), sends the refused updates.
+    let large_writer: ParticipantId = created["participants"][0]["participant"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let large_token = created["participants"][1]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let large_doc = Doc::new();
+    let words = "the large document. ".repeat(1024 * 1024 / 20);
+    let mut stored = 0;
+    for i in 0..LARGE_ITEMS {
+        let id = format!("large-{i}");
+        let update = send_update(&large_doc, |txn| {
+            Board::in_txn(txn).add_item(
+                txn,
+                NewItem {
+                    id: &id,
+                    heading: "worries",
+                    text: &words,
+                    author: large_writer,
+                    said_by: None,
+                    children: &[],
+                },
+            )
+        });
+        stored += update.len();
+        storage
+            .append_update(
+                large,
+                DocumentKind::Restricted,
+                i as i64 + 1,
+                Some(large_writer),
+                &update,
+            )
+            .await
+            .unwrap();
+    }
+    let mut socket = connect_to(addr, &large.0.to_string(), "restricted/sync", &large_token).await;
+    let started = Instant::now();
+    next_update(&mut socket, &Doc::new()).await; // the greeting's SyncStep2
+    eprintln!(
+        "  (loaded and received the {:.1} MiB document in {:.2} s)",
+        stored as f64 / 1024.0 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
+    let (with_refusal, alone) = refusals(&mut socket, |i| {
+        // Changing the details builds on nothing: a fresh document will do.
+        send_update(&Doc::new(), |txn| {
+            use yrs::{Map, WriteTxn};
+            txn.get_or_insert_map(roundtable_shared::doc::META).insert(
+                txn,
+                "title",
+                format!("Renamed {i}"),
+            );
+        })
+    })
+    .await;
+    println!(
+        "a refused update on a document of {:.1} MiB ({LARGE_ITEMS} updates), until a saved? after it is answered ({REFUSALS} each):",
+        stored as f64 / 1024.0 / 1024.0
+    );
+    println!("  refused update then saved?: {with_refusal}");
+    println!("  saved? alone:               {alone}");
+    drop(socket);
     running.stop().await.unwrap();
 }
 

@@ -33,7 +33,8 @@ pub enum Refusal {
     WrongAuthor,
     #[error("board entries must be items")]
     NotAnItem,
-    #[error("the change depends on changes the server does not have; reload to continue")]
+    /// Not a matter of permission: see [`crate::protocol::INCOMPLETE`].
+    #[error("{}", crate::protocol::INCOMPLETE)]
     Incomplete,
     #[error("the conference is closed, so the record cannot be changed")]
     Closed,

@@ -20,6 +20,16 @@ pub const SAVED: u8 = 100;
 pub const NOT_SAVED: &str =
     "the server could not save this change; it is kept on your device and will be sent again";
 
+/// The reason the server gives, in a y-protocols auth message, when an update builds
+/// on changes it does not have (an edit to an item it never received, or a change
+/// that follows a gap in its client's earlier changes, as when an edit is sent the
+/// moment a connection opens, before the sync has delivered what it builds on).
+/// Nothing of it was applied, stored or relayed, but it is not wrong either: the
+/// client should keep it and connect again, and the sync (the server's SyncStep1,
+/// answered with everything the server lacks) sends it with what it builds on.
+pub const INCOMPLETE: &str = "the change depends on changes the server does not have; \
+     keep it and connect again: the sync sends what it builds on";
+
 /// Encodes the number carried by a [`SAVED`] message.
 pub fn encode_saved(n: u32) -> Vec<u8> {
     n.to_le_bytes().to_vec()

@@ -22,11 +22,17 @@ pub mod upgrade;
 
 use std::time::Duration;
 
+pub use gathered::ArrivingBudget;
+
 /// Bounds on what connections and documents may use.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Largest WebSocket message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// The bytes of messages still arriving that the server holds, on every
+    /// connection together (beyond [`ArrivingBudget::FREE_PER_CONNECTION`] each): a
+    /// connection whose message would take more is closed. Clones share it.
+    pub arriving: ArrivingBudget,
     /// Largest document (snapshot plus log since), in bytes.
     pub max_document_bytes: usize,
     /// The most one participant's updates to one document may take, in bytes, so that
@@ -80,6 +86,14 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_message_bytes: 1024 * 1024,
+            // Eight messages of the largest size arriving at once, from anyone (or 80
+            // of 100 KiB): edits are far smaller, and a client sends a large message
+            // only to catch up after long offline work. The memory this holds at
+            // worst is about twice the budget: tungstenite reserves room for a whole
+            // frame as soon as its head is read, so what the connections closed over
+            // the budget had read stays with the allocator while the others fill
+            // their own buffers.
+            arriving: ArrivingBudget::new(8 * 1024 * 1024),
             max_document_bytes: 32 * 1024 * 1024,
             max_participant_bytes: 8 * 1024 * 1024,
             outgoing_queue: 512,

@@ -1,7 +1,6 @@
 //! One WebSocket connection to a room.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -36,6 +35,11 @@ const TOO_MANY: &str = "too many messages at once: connect again and slow down";
 const TOO_MUCH_PRESENCE: &str = "too much presence at once: connect again and slow down";
 /// Why a connection that sends too large a presence message is closed.
 const PRESENCE_TOO_LARGE: &str = "a presence message may be at most 8 KiB";
+
+/// Why a connection is closed whose message would take the server's budget for
+/// messages still arriving past its limit.
+const TOO_MUCH_ARRIVING: &str =
+    "the server is receiving too many large messages just now: connect again in a moment";
 
 /// Why a connection whose message does not arrive in time is closed.
 const TOO_SLOW: &str = "a message took too long to arrive: connect again";
@@ -92,9 +96,8 @@ pub fn run(
     let fragment = rooms.limits().frame_bytes.max(MIN_FRAGMENT);
     // Bytes read, and how many had been when the last whole message came: more since
     // then, at two pings in a row, is a message that takes too long to arrive.
-    let read = socket.get_ref().read_count();
+    let arrival = socket.get_ref().arrival();
     let passed = socket.get_ref().passed();
-    let mut read_by_last_message = 0u64;
     let mut unfinished_at_last_ping = false;
     let (mut sink, mut stream) = socket.split();
     let mut next_ping = tokio::time::Instant::now() + rooms.limits().ping_interval;
@@ -123,9 +126,9 @@ pub fn run(
                         // fragments: only its own bytes (a two-byte head, a four-byte
                         // mask, as every client sends it) count as arrived whole.
                         Ok(WsMessage::Ping(payload) | WsMessage::Pong(payload)) => {
-                            read_by_last_message += 6 + payload.len() as u64;
+                            arrival.control(6 + payload.len() as u64);
                         }
-                        _ => read_by_last_message = read.load(Ordering::Relaxed),
+                        _ => arrival.whole(),
                     }
                     match frame {
                         Ok(WsMessage::Binary(_)) if !allowance.take(Instant::now(), 1.0) => {
@@ -154,6 +157,9 @@ pub fn run(
                         Ok(WsMessage::Pong(_)) => unanswered = 0,
                         // Pings are answered by tungstenite; raw frames are never read.
                         Ok(WsMessage::Ping(_) | WsMessage::Frame(_)) => {}
+                        Err(_) if arrival.over_budget() => {
+                            break Some(CloseReason::new(1013, TOO_MUCH_ARRIVING));
+                        }
                         Err(e) => {
                             tracing::debug!(error = %e, "connection error");
                             break Some(CloseReason::new(1009, "the message was too large or broken"));
@@ -192,7 +198,7 @@ pub fn run(
                         }
                         // Half a message holds memory: it must arrive within a ping
                         // interval or two, like any message from a live client.
-                        let unfinished = read.load(Ordering::Relaxed) > read_by_last_message;
+                        let unfinished = arrival.unfinished();
                         if unfinished && unfinished_at_last_ping {
                             break Some(CloseReason::new(1008, TOO_SLOW));
                         }

@@ -81,11 +81,12 @@ impl WebSocketRequest {
             // `Gathered`, which gives its buffer back once flushed.
             .write_buffer_size(0);
         let upgrade = self.upgrade;
+        let budget = limits.arriving.clone();
         tokio::spawn(async move {
             match upgrade.await {
                 Ok(upgraded) => {
                     let socket = Box::pin(WebSocketStream::from_raw_socket(
-                        Gathered::new(TokioIo::new(upgraded)),
+                        Gathered::new(TokioIo::new(upgraded), budget),
                         Role::Server,
                         Some(config),
                     ))

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use roundtable_server::sync::Limits;
+use roundtable_server::sync::{ArrivingBudget, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -472,6 +472,74 @@ async fn a_message_that_never_finishes_arriving_is_not_held_for_long() {
         "a message took too long to arrive: connect again"
     );
     t.others_still_sync().await;
+}
+
+/// Opens a sync connection and sends the head of a binary frame of `length` bytes and
+/// `sent` bytes of it, and no more.
+async fn half_a_message(
+    app: &TestApp,
+    conference: &str,
+    token: &str,
+    length: u64,
+    sent: usize,
+) -> tokio_tungstenite::WebSocketStream<TcpStream> {
+    let stream = TcpStream::connect(app.addr).await.unwrap();
+    let request = app.sync_request(conference, token);
+    let (mut socket, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("connects");
+    let mut head = vec![0x82, 0x80 | 127];
+    head.extend(length.to_be_bytes());
+    head.extend([1, 2, 3, 4]); // the mask
+    head.extend(vec![0u8; sent]);
+    // Past the budget the server stops reading: the write may fail.
+    let _ = tokio::time::timeout(DEADLINE, socket.get_mut().write_all(&head)).await;
+    socket
+}
+
+#[tokio::test]
+async fn messages_still_arriving_are_held_within_one_budget_for_the_whole_server() {
+    use futures_util::StreamExt;
+    let budget = ArrivingBudget::new(100 * 1024);
+    let app = TestApp::spawn_with(Limits {
+        arriving: budget.clone(),
+        ..Limits::default()
+    })
+    .await;
+    let mut t = three(&app).await;
+    // 60 KiB of a 200,000-byte message: all but the first 8 KiB are charged.
+    let first = half_a_message(&app, &t.conf, &t.misbehaving_token, 200_000, 60 * 1024).await;
+    let until = Instant::now() + DEADLINE;
+    while budget.held() < 50 * 1024 {
+        assert!(Instant::now() < until, "{} bytes held", budget.held());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A second such message would take the budget past 100 KiB: its connection is
+    // closed, and the first one's is not.
+    let mut second = half_a_message(&app, &t.conf, &t.misbehaving_token, 200_000, 60 * 1024).await;
+    let close = loop {
+        match tokio::time::timeout(DEADLINE, second.next()).await {
+            Ok(Some(Ok(WsMessage::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let close = close.expect("a close frame with a reason");
+    assert_eq!(u16::from(close.code), 1013);
+    assert_eq!(
+        close.reason.as_str(),
+        "the server is receiving too many large messages just now: connect again in a moment"
+    );
+    assert!(budget.held() <= budget.max());
+    // Ordinary edits do not need the budget: the meeting goes on.
+    t.others_still_sync().await;
+    // Once the first connection is gone, nothing is held.
+    drop(first);
+    let until = Instant::now() + DEADLINE;
+    while budget.held() > 0 {
+        assert!(Instant::now() < until, "{} bytes still held", budget.held());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Types `chunk` at the end of item `id`'s text, as one update.
