@@ -288,12 +288,18 @@ impl Sqlite {
 
     const CONFERENCE_COLUMNS: &str = "id, chair_id, title, kind, scheduled_start, headings, children, phase, room_code, closed_at, core_group_by, review_by";
 
-    pub(super) async fn conference(&self, id: ConferenceId) -> Result<Option<ConferenceRow>> {
-        let sql = format!(
-            "SELECT {} FROM conferences WHERE id = ?",
+    /// The query for conferences meeting `condition` (what follows `WHERE`), to bind.
+    pub(super) fn conferences_where(
+        condition: &str,
+    ) -> sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM conferences WHERE {condition}",
             Self::CONFERENCE_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        )))
+    }
+
+    pub(super) async fn conference(&self, id: ConferenceId) -> Result<Option<ConferenceRow>> {
+        Self::conferences_where("id = ?")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
@@ -305,11 +311,7 @@ impl Sqlite {
         &self,
         code: &str,
     ) -> Result<Option<ConferenceRow>> {
-        let sql = format!(
-            "SELECT {} FROM conferences WHERE room_code = ?",
-            Self::CONFERENCE_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        Self::conferences_where("room_code = ?")
             .bind(code)
             .fetch_optional(&self.pool)
             .await?
@@ -318,11 +320,7 @@ impl Sqlite {
     }
 
     pub(super) async fn conferences_of_chair(&self, chair: ChairId) -> Result<Vec<ConferenceRow>> {
-        let sql = format!(
-            "SELECT {} FROM conferences WHERE chair_id = ? ORDER BY scheduled_start DESC",
-            Self::CONFERENCE_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        Self::conferences_where("chair_id = ? ORDER BY scheduled_start DESC")
             .bind(chair.to_string())
             .fetch_all(&self.pool)
             .await?
@@ -404,12 +402,18 @@ impl Sqlite {
     const PARTICIPANT_COLUMNS: &str =
         "id, conference_id, name, role, agency, status, link_expires_at, chair_id";
 
-    pub(super) async fn participant(&self, id: ParticipantId) -> Result<Option<ParticipantRow>> {
-        let sql = format!(
-            "SELECT {} FROM participants WHERE id = ?",
+    /// The query for participants meeting `condition` (what follows `WHERE`), to bind.
+    fn participants_where(
+        condition: &str,
+    ) -> sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM participants WHERE {condition}",
             Self::PARTICIPANT_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        )))
+    }
+
+    pub(super) async fn participant(&self, id: ParticipantId) -> Result<Option<ParticipantRow>> {
+        Self::participants_where("id = ?")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
@@ -421,11 +425,7 @@ impl Sqlite {
         &self,
         link_hash: &[u8],
     ) -> Result<Option<ParticipantRow>> {
-        let sql = format!(
-            "SELECT {} FROM participants WHERE link_hash = ?",
-            Self::PARTICIPANT_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        Self::participants_where("link_hash = ?")
             .bind(link_hash)
             .fetch_optional(&self.pool)
             .await?
@@ -438,11 +438,7 @@ impl Sqlite {
         conference: ConferenceId,
         chair: ChairId,
     ) -> Result<Option<ParticipantRow>> {
-        let sql = format!(
-            "SELECT {} FROM participants WHERE conference_id = ? AND chair_id = ?",
-            Self::PARTICIPANT_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        Self::participants_where("conference_id = ? AND chair_id = ?")
             .bind(conference.to_string())
             .bind(chair.to_string())
             .fetch_optional(&self.pool)
@@ -455,11 +451,7 @@ impl Sqlite {
         &self,
         conference: ConferenceId,
     ) -> Result<Vec<ParticipantRow>> {
-        let sql = format!(
-            "SELECT {} FROM participants WHERE conference_id = ? ORDER BY created_at, id",
-            Self::PARTICIPANT_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        Self::participants_where("conference_id = ? ORDER BY created_at, id")
             .bind(conference.to_string())
             .fetch_all(&self.pool)
             .await?

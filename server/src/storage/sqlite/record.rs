@@ -234,11 +234,7 @@ impl Sqlite {
         &self,
         cutoff: i64,
     ) -> Result<Vec<ConferenceRow>> {
-        let sql = format!(
-            "SELECT {} FROM conferences WHERE closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at, id",
-            Self::CONFERENCE_COLUMNS
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        Self::conferences_where("closed_at IS NOT NULL AND closed_at < ? ORDER BY closed_at, id")
             .bind(cutoff)
             .fetch_all(&self.pool)
             .await?
