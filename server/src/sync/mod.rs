@@ -11,6 +11,7 @@
 //! - [`presence`]: who is here, with the identity the server knows.
 //! - [`rooms`]: the registry that loads rooms on first use and unloads them.
 
+pub mod allowance;
 pub mod gathered;
 pub mod mailbox;
 pub mod peer;

@@ -9,10 +9,10 @@ use roundtable_shared::ParticipantId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use yrs::{Doc, TransactionMut};
 
-use super::Limits;
 use super::mailbox::{self, CloseReason, Receiver};
 use super::peer::Peer;
 use super::room::{Connection, Room, RoomKey, compact};
+use super::{Limits, allowance};
 use crate::storage::{Storage, StorageError};
 use roundtable_shared::ConferenceId;
 
@@ -21,6 +21,8 @@ pub struct Joined {
     pub room: Arc<Room>,
     pub connection: u64,
     pub mailbox: Receiver,
+    /// How much presence this participant may still send, on all their connections.
+    pub presence: allowance::Shared,
 }
 
 /// Where one room lives in the registry. Its lock is held while the room is loaded,
@@ -36,6 +38,9 @@ pub struct Rooms {
     /// Held only to find or drop a slot, never across an `await`.
     open: std::sync::Mutex<HashMap<RoomKey, Slot>>,
     next_connection: AtomicU64,
+    /// Each participant's presence allowance, kept while one of their connections
+    /// holds it or until it is full again.
+    presence: std::sync::Mutex<HashMap<ParticipantId, allowance::Shared>>,
 }
 
 impl Rooms {
@@ -45,6 +50,7 @@ impl Rooms {
             limits,
             open: std::sync::Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
+            presence: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -114,8 +120,24 @@ impl Rooms {
         Ok(room)
     }
 
+    /// The presence allowance `participant`'s connections share.
+    fn presence_allowance(&self, participant: ParticipantId) -> allowance::Shared {
+        let now = std::time::Instant::now();
+        let mut all = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|_, shared| !shared.unused(now));
+        all.entry(participant)
+            .or_insert_with(|| {
+                allowance::Shared::new(allowance::Allowance::new(
+                    self.limits.presence_bytes_per_second,
+                    self.limits.presence_burst_bytes,
+                ))
+            })
+            .clone()
+    }
+
     /// Adds a connection to the room, loading it if needed.
     pub async fn join(&self, key: RoomKey, peer: Peer) -> Result<Joined, StorageError> {
+        let presence = self.presence_allowance(peer.participant);
         let mut slot = self.slot(key).await;
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mailbox::mailbox(self.limits.outgoing_queue);
@@ -158,6 +180,7 @@ impl Rooms {
             room,
             connection,
             mailbox: receiver,
+            presence,
         })
     }
 

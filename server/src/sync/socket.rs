@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
 use super::Limits;
+use super::allowance::Allowance;
 use super::gathered::Passed;
 use super::mailbox::{CloseReason, Delivery, Receiver};
 use super::room::Outcome;
@@ -92,6 +93,7 @@ pub fn run(
         room,
         connection,
         mailbox,
+        presence,
     } = joined;
     let fragment = rooms.limits().frame_bytes.max(MIN_FRAGMENT);
     // Bytes read, and how many had been when the last whole message came: more since
@@ -108,11 +110,9 @@ pub fn run(
     let mut unanswered = 0u32;
     let limits = rooms.limits();
     let mut allowance = Allowance::new(limits.messages_per_second, limits.message_burst);
-    // Presence is relayed to everyone: its bytes are bounded too.
-    let mut presence = Allowance::new(
-        limits.presence_bytes_per_second,
-        limits.presence_burst_bytes,
-    );
+    // Presence is relayed to everyone: its bytes are bounded too, by an allowance
+    // this participant's connections share (`presence`), so that connecting again
+    // and again earns no new burst.
     async move {
         let limits = rooms.limits();
         tokio::pin!(timer);
@@ -273,39 +273,6 @@ async fn close(
     let _ = tokio::time::timeout(limits.send_timeout, sink.close()).await;
 }
 
-/// How many messages a connection may still send: `rate` a second, up to `burst`
-/// saved up.
-struct Allowance {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    last: Instant,
-}
-
-impl Allowance {
-    fn new(rate: u32, burst: u32) -> Allowance {
-        Allowance {
-            tokens: f64::from(burst),
-            rate: f64::from(rate),
-            burst: f64::from(burst),
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes `amount` (a message, or bytes), if there is that much.
-    fn take(&mut self, now: Instant, amount: f64) -> bool {
-        let earned = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(self.burst);
-        self.last = now;
-        if self.tokens >= amount {
-            self.tokens -= amount;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// Closes a connection that could not join, with a reason.
 pub async fn refuse(mut socket: Socket, code: u16, reason: &str) {
     let frame = CloseFrame {
@@ -313,28 +280,4 @@ pub async fn refuse(mut socket: Socket, code: u16, reason: &str) {
         reason: reason.into(),
     };
     let _ = socket.send(WsMessage::Close(Some(frame))).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_burst_is_allowed_then_only_the_rate() {
-        let start = Instant::now();
-        let mut allowance = Allowance::new(10, 5);
-        allowance.last = start;
-        assert!((0..5).all(|_| allowance.take(start, 1.0)));
-        assert!(!allowance.take(start, 1.0));
-        // A tenth of a second earns one more, and no more than one.
-        let later = start + Duration::from_millis(100);
-        assert!(allowance.take(later, 1.0));
-        assert!(!allowance.take(later, 1.0));
-        // A long quiet spell saves up no more than the burst.
-        let much_later = later + Duration::from_secs(60);
-        assert_eq!(
-            (0..10).filter(|_| allowance.take(much_later, 1.0)).count(),
-            5
-        );
-    }
 }
