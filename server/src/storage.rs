@@ -158,7 +158,11 @@ pub enum SessionSubject {
 #[derive(Debug, Default)]
 pub struct StoredDocument {
     pub snapshot: Option<(i64, Vec<u8>)>,
+    /// The updates after the snapshot, quarantined ones left out.
     pub updates: Vec<(i64, Vec<u8>)>,
+    /// The highest sequence number the log holds, quarantined updates included (0 for
+    /// none): the next update is numbered after it.
+    pub last_seq: i64,
 }
 
 pub fn now_ms() -> i64 {
@@ -416,8 +420,8 @@ operations! {
         kind: DocumentKind,
     ) -> Result<Vec<(ParticipantId, usize)>>;
 
-    /// A document's whole log of updates, from the first (the log is kept after a
-    /// snapshot: it records who made each change).
+    /// A document's whole log of updates, from the first, quarantined ones included
+    /// (the log is kept after a snapshot: it records who made each change).
     fn document_log(
         &self,
         conference: ConferenceId,
@@ -432,6 +436,23 @@ operations! {
         kind: DocumentKind,
         updates: &[(i64, Option<ParticipantId>, &[u8])],
     ) -> Result<()>;
+
+    /// Leaves updates out of a document for good (`(seq, why)` each), with the audit
+    /// event that tells the chair: `load_document` no longer gives them.
+    fn quarantine(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+        updates: &[(i64, String)],
+        event: &AuditEvent,
+    ) -> Result<()>;
+
+    /// The updates of a document left out of it, and why.
+    fn quarantined(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+    ) -> Result<Vec<(i64, String)>>;
 
     /// Replaces the snapshot with `data` (the whole document as of `through_seq`).
     ///

@@ -83,6 +83,17 @@ pub enum LoadError {
     Inapplicable,
 }
 
+/// Applies one stored update in a transaction of its own.
+fn apply_alone(doc: &Doc, part: &[u8]) -> Result<(), LoadError> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let update = Update::decode_v1(part).map_err(|_| LoadError::Undecodable)?;
+        doc.transact_mut()
+            .apply_update(update)
+            .map_err(|_| LoadError::Inapplicable)
+    }))
+    .unwrap_or(Err(LoadError::Inapplicable))
+}
+
 /// A conference's document with what the gate judges updates by.
 pub struct Gate {
     doc: Doc,
@@ -121,6 +132,43 @@ impl Gate {
             recorder,
             authors,
         })
+    }
+
+    /// A gate over as much of a stored document as yrs can take: `parts` applied in
+    /// order, each in a transaction of its own, leaving out any that cannot be decoded
+    /// or applied (or that make yrs panic). Returns the gate and, for each part left
+    /// out, its index in `parts` and why. For a document `load` refuses: what still
+    /// applies is kept, and nothing is lost that the left-out parts did not hold.
+    pub fn load_what_applies(parts: &[&[u8]]) -> (Gate, Vec<(usize, LoadError)>) {
+        let mut kept: Vec<&[u8]> = Vec::with_capacity(parts.len());
+        let mut left_out = Vec::new();
+        let mut doc = doc::new_document();
+        for (index, part) in parts.iter().enumerate() {
+            match apply_alone(&doc, part) {
+                Ok(()) => kept.push(part),
+                Err(why) => {
+                    left_out.push((index, why));
+                    // What failed may have changed the document part way (a panic in
+                    // yrs leaves it as it was then): start again from what applied.
+                    doc = doc::new_document();
+                    for part in &kept {
+                        // Each applied on its own before, and applies so again.
+                        let _ = apply_alone(&doc, part);
+                    }
+                }
+            }
+        }
+        let recorder = ChangeRecorder::attach(&doc);
+        let authors = Board::new(&doc)
+            .authors(&doc.transact())
+            .into_iter()
+            .collect();
+        let gate = Gate {
+            doc,
+            recorder,
+            authors,
+        };
+        (gate, left_out)
     }
 
     /// The document, for reading. Changing it other than through the gate would let
@@ -256,5 +304,56 @@ impl Gate {
         self.doc
             .transact()
             .encode_state_as_update_v1(&yrs::StateVector::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::NewItem;
+
+    /// An update adding one item, made on `doc`.
+    fn add(doc: &Doc, id: &str) -> Vec<u8> {
+        let board = Board::new(doc);
+        let before = doc.transact().state_vector();
+        board.add_item(
+            &mut doc.transact_mut(),
+            NewItem {
+                id,
+                heading: "worries",
+                text: id,
+                author: crate::model::ParticipantId(uuid::Uuid::nil()),
+                said_by: None,
+                children: &[],
+            },
+        );
+        doc.transact().encode_state_as_update_v1(&before)
+    }
+
+    #[test]
+    fn a_stored_document_with_a_bad_row_loads_what_still_applies() {
+        let replica = doc::new_document();
+        let first = add(&replica, "first");
+        let second = add(&replica, "second");
+        let garbage = vec![0xff, 0x03, 0x01];
+        let parts: Vec<&[u8]> = vec![&first, &garbage, &second];
+        assert!(Gate::load(parts.iter().copied()).is_err());
+        let (gate, left_out) = Gate::load_what_applies(&parts);
+        assert_eq!(left_out, vec![(1, LoadError::Undecodable)]);
+        let txn = gate.doc().transact();
+        let items: Vec<String> = Board::get(&txn)
+            .map(|b| b.items(&txn).into_iter().map(|i| i.text).collect())
+            .unwrap_or_default();
+        assert_eq!(items, ["first", "second"]);
+        assert_eq!(gate.authors.len(), 2);
+    }
+
+    #[test]
+    fn a_sound_document_loads_whole_either_way() {
+        let replica = doc::new_document();
+        let first = add(&replica, "first");
+        let (gate, left_out) = Gate::load_what_applies(&[&first]);
+        assert!(left_out.is_empty());
+        assert_eq!(gate.authors.len(), 1);
     }
 }

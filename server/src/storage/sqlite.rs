@@ -526,8 +526,12 @@ impl Sqlite {
         .map(|row| (row.get::<i64, _>("through_seq"), row.get::<Vec<u8>, _>("data")));
         let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
         let updates = sqlx::query(
-            "SELECT seq, data FROM document_updates
-             WHERE conference_id = ? AND document = ? AND seq > ? ORDER BY seq",
+            "SELECT seq, data FROM document_updates u
+             WHERE conference_id = ? AND document = ? AND seq > ?
+               AND NOT EXISTS (SELECT 1 FROM document_quarantine q
+                               WHERE q.conference_id = u.conference_id
+                                 AND q.document = u.document AND q.seq = u.seq)
+             ORDER BY seq",
         )
         .bind(&id)
         .bind(kind.as_str())
@@ -537,7 +541,64 @@ impl Sqlite {
         .into_iter()
         .map(|row| (row.get::<i64, _>("seq"), row.get::<Vec<u8>, _>("data")))
         .collect();
-        Ok(StoredDocument { snapshot, updates })
+        let last_seq: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(seq) FROM document_updates WHERE conference_id = ? AND document = ?",
+        )
+        .bind(&id)
+        .bind(kind.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(StoredDocument {
+            last_seq: last_seq.unwrap_or(0).max(after),
+            snapshot,
+            updates,
+        })
+    }
+
+    pub(super) async fn quarantine(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+        updates: &[(i64, String)],
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let at = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for (seq, why) in updates {
+            sqlx::query(
+                "INSERT INTO document_quarantine (conference_id, document, seq, reason, at)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(conference.to_string())
+            .bind(kind.as_str())
+            .bind(*seq)
+            .bind(why)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        scales::record(&mut tx, event, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn quarantined(
+        &self,
+        conference: ConferenceId,
+        kind: DocumentKind,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT seq, reason FROM document_quarantine
+             WHERE conference_id = ? AND document = ? ORDER BY seq",
+        )
+        .bind(conference.to_string())
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get("seq"), row.get("reason")))
+            .collect())
     }
 
     pub(super) async fn stored_documents(&self) -> Result<Vec<(ConferenceId, DocumentKind)>> {

@@ -35,7 +35,7 @@ use super::Limits;
 use super::mailbox::{self, CloseReason, Outgoing};
 use super::peer::Peer;
 use super::presence::{self, Presence};
-use crate::storage::{Storage, StorageError};
+use crate::storage::{Storage, StorageError, StoredDocument};
 
 pub type RoomKey = (ConferenceId, DocumentKind);
 
@@ -103,11 +103,7 @@ impl RoomState {
 
 async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, StorageError> {
     let stored = storage.load_document(key.0, key.1).await?;
-    let next_seq = stored
-        .updates
-        .last()
-        .or(stored.snapshot.as_ref())
-        .map_or(1, |(seq, _)| seq + 1);
+    let next_seq = stored.last_seq + 1;
     let parts: Vec<&[u8]> = stored
         .snapshot
         .iter()
@@ -115,7 +111,14 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
         .map(|(_, data)| data.as_slice())
         .collect();
     let stored_bytes = parts.iter().map(|p| p.len()).sum();
-    let gate = Gate::load(parts).map_err(|e| StorageError::Corrupt(format!("{e} in {}", key.0)))?;
+    let gate = match Gate::load(parts.iter().copied()) {
+        Ok(gate) => gate,
+        Err(e) => {
+            tracing::error!(conference = %key.0, document = key.1.as_str(), error = %e,
+                "a stored document does not load: loading what still applies");
+            recover(key, storage, &stored).await?
+        }
+    };
     let bytes_by_sender = storage
         .bytes_by_sender(key.0, key.1)
         .await?
@@ -128,6 +131,75 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
         stored_bytes,
         bytes_by_sender,
     })
+}
+
+/// Opens a stored document that does not load whole: from its snapshot and the
+/// updates after it that still apply (from the whole log, if the snapshot itself does
+/// not load). The updates left out are quarantined, with an audit event that tells the
+/// chair; nothing is deleted. What was recovered is written as the new snapshot.
+async fn recover(
+    key: RoomKey,
+    storage: &Storage,
+    stored: &StoredDocument,
+) -> Result<Gate, StorageError> {
+    let mut rows: Vec<(Option<i64>, &[u8])> = stored
+        .snapshot
+        .iter()
+        .map(|(_, data)| (None, data.as_slice()))
+        .chain(
+            stored
+                .updates
+                .iter()
+                .map(|(seq, data)| (Some(*seq), data.as_slice())),
+        )
+        .collect();
+    let parts: Vec<&[u8]> = rows.iter().map(|(_, data)| *data).collect();
+    let (mut gate, mut left_out) = Gate::load_what_applies(&parts);
+    let log;
+    let snapshot_bad = stored.snapshot.is_some() && left_out.iter().any(|(i, _)| *i == 0);
+    if snapshot_bad {
+        // The snapshot holds nothing the log does not: start again from the log.
+        let quarantined = storage.quarantined(key.0, key.1).await?;
+        log = storage
+            .document_log(key.0, key.1)
+            .await?
+            .into_iter()
+            .filter(|(seq, _)| !quarantined.iter().any(|(q, _)| q == seq))
+            .collect::<Vec<_>>();
+        rows = log
+            .iter()
+            .map(|(seq, data)| (Some(*seq), data.as_slice()))
+            .collect();
+        let parts: Vec<&[u8]> = rows.iter().map(|(_, data)| *data).collect();
+        (gate, left_out) = Gate::load_what_applies(&parts);
+    }
+    let quarantine: Vec<(i64, String)> = left_out
+        .iter()
+        .filter_map(|(index, why)| Some((rows[*index].0?, why.to_string())))
+        .collect();
+    let seqs: Vec<i64> = quarantine.iter().map(|(seq, _)| *seq).collect();
+    tracing::error!(conference = %key.0, document = key.1.as_str(), updates = ?seqs,
+        "stored updates quarantined: the document opens without them");
+    let event = crate::storage::AuditEvent {
+        conference: key.0,
+        actor: None,
+        action: "updates_quarantined",
+        detail: serde_json::json!({
+            "document": key.1.as_str(),
+            "updates": seqs,
+            "snapshot_rebuilt": snapshot_bad,
+        }),
+    };
+    if !quarantine.is_empty() {
+        storage
+            .quarantine(key.0, key.1, &quarantine, &event)
+            .await?;
+    }
+    // What was recovered becomes the snapshot, so the next load is whole again.
+    storage
+        .write_snapshot(key.0, key.1, stored.last_seq, &gate.encode())
+        .await?;
+    Ok(gate)
 }
 
 pub struct Room {

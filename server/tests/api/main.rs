@@ -8,6 +8,7 @@ mod http;
 mod limits;
 mod offline;
 mod order;
+mod quarantine;
 mod record;
 mod scales;
 mod sync;
