@@ -112,16 +112,19 @@ async fn crash_cycles(cycles: usize, seed: u64) {
     }
 
     let elapsed = started.elapsed();
-    let (edits, erased, resent, connections) =
-        run.typists.iter().fold((0, 0, 0, 0), |(e, x, r, c), t| {
-            let replica = t.replica();
-            (
-                e + replica.edits,
-                x + replica.erased,
-                r + replica.resent,
-                c + replica.connections,
-            )
-        });
+    let (edits, erased, resent, connections, incomplete) =
+        run.typists
+            .iter()
+            .fold((0, 0, 0, 0, 0), |(e, x, r, c, i), t| {
+                let replica = t.replica();
+                (
+                    e + replica.edits,
+                    x + replica.erased,
+                    r + replica.resent,
+                    c + replica.connections,
+                    i + replica.incomplete,
+                )
+            });
     let totals = &run.totals;
     println!(
         "crash test: {cycles} cycles survived in {elapsed:.1?} ({:.2?} a cycle), seed {seed}",
@@ -140,7 +143,7 @@ async fn crash_cycles(cycles: usize, seed: u64) {
         totals.acknowledged_checked
     );
     println!(
-        "  changes typed: {edits} ({erased} of them erasing a word); not yet confirmed when the server was killed: {}; sent on reconnecting, unconfirmed: {resent}",
+        "  changes typed: {edits} ({erased} of them erasing a word); not yet confirmed when the server was killed: {}; sent on reconnecting, unconfirmed: {resent}; refused as building on what the server lacked, and sent again: {incomplete}",
         totals.unconfirmed_at_kill
     );
     println!(

@@ -92,6 +92,10 @@ pub struct Replica {
     pub typed: BTreeMap<String, Vec<String>>,
     /// Refusals from the server. None is expected.
     pub refusals: Vec<String>,
+    /// Changes refused because the server lacked what they build on (sent as the
+    /// connection opened, before the sync delivered it): kept, and sent again by
+    /// connecting again, as the browser's client does.
+    pub incomplete: usize,
     pub connections: usize,
     pub edits: usize,
     pub erased: usize,
@@ -128,6 +132,7 @@ impl Typist {
             acknowledged: Vec::new(),
             typed: BTreeMap::new(),
             refusals: Vec::new(),
+            incomplete: 0,
             connections: 0,
             edits: 0,
             erased: 0,
@@ -362,6 +367,10 @@ impl Worker {
                 let reason = reason.unwrap_or_default();
                 if reason == protocol::NOT_SAVED {
                     // Kept, and sent again by connecting again.
+                    return Reply::Reconnect;
+                }
+                if reason == protocol::INCOMPLETE {
+                    replica.incomplete += 1;
                     return Reply::Reconnect;
                 }
                 replica.refusals.push(reason);
