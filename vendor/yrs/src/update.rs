@@ -1516,6 +1516,45 @@ mod test {
     }
 
     #[test]
+    fn exclude_cuts_gc_and_skip_ranges_without_overlap() {
+        let client = ClientID::new(1);
+        let range = |clock, len| BlockRange::new(ID::new(client, clock), len);
+        for (kind, make) in [
+            ("GC", Block::GC as fn(BlockRange) -> Block),
+            ("Skip", Block::Skip),
+        ] {
+            let mut blocks = BlockSet::default();
+            blocks.add_block(test_item(client, 0, 2));
+            blocks.add_block(make(range(2, 4)));
+            blocks.add_block(test_item(client, 6, 2));
+            // Known: clocks 4 and 5, which lie inside the range, away from its start.
+            let mut known = IdSet::new();
+            known.insert(ID::new(client, 4), 1);
+            blocks.exclude(&known);
+
+            let ranges: Vec<(u32, u32, bool)> = blocks.clients[&client]
+                .iter()
+                .map(|b| (b.clock_start(), b.len(), b.is_skip()))
+                .collect();
+            let mut clock = 0;
+            for &(start, len, _) in &ranges {
+                assert_eq!(
+                    start, clock,
+                    "{kind}: blocks overlap or leave a gap: {ranges:?}"
+                );
+                clock = start + len;
+            }
+            assert_eq!(clock, 8, "{kind}: {ranges:?}");
+            assert!(
+                ranges
+                    .iter()
+                    .any(|&(s, l, skip)| (s, l, skip) == (4, 1, true)),
+                "{kind}: the known clock is not cut out: {ranges:?}"
+            );
+        }
+    }
+
+    #[test]
     fn apply_update_gc_range_spanning_a_skip() {
         use crate::{Map, MapPrelim};
 
