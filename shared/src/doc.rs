@@ -70,13 +70,15 @@ pub mod item {
 /// How every replica of a conference's document is made, on the server and in the
 /// browser: deleted content is kept (`skip_gc`) rather than garbage-collected.
 ///
-/// yrs 0.28.1 can corrupt its block store when it integrates garbage-collected ranges
-/// after an offline delete (in debug builds it panics with "attempt to subtract with
-/// overflow" in `BlockStore::push`; `shared/tests/convergence.rs`, the ignored
-/// `with_garbage_collection`). Without garbage collection neither our server nor our
-/// client ever sends such ranges, and the server refuses any update that carries them
-/// ([`carries_collected_ranges`]). The cost is that a document keeps the words of what
-/// was deleted, which for a conference is small.
+/// yrs 0.28.1 as published corrupts its block store when it integrates a
+/// garbage-collected range that covers both a range it skipped and what it has after it
+/// (in debug builds it panics with "attempt to subtract with overflow" in
+/// `BlockStore::push`); the copy in `vendor/yrs` fixes that (`vendor/yrs/FORK.md`), and
+/// `shared/tests/convergence.rs`'s `with_garbage_collection` passes against it. Without
+/// garbage collection neither our server nor our client ever sends such ranges, and the
+/// server refuses any update that carries them ([`carries_collected_ranges`]). The cost
+/// is that a document keeps the words of what was deleted, which for a conference is
+/// small.
 pub fn document_options() -> yrs::Options {
     yrs::Options {
         skip_gc: true,
@@ -91,8 +93,8 @@ pub fn new_document() -> Doc {
 
 /// Whether an update carries garbage-collected ranges: content deleted, and then
 /// collected, on a replica with garbage collection on. Replicas made with
-/// [`document_options`] never send any; integrating them is what can corrupt yrs
-/// 0.28's block store, so the server refuses an update that does.
+/// [`document_options`] never send any; integrating them is what corrupted yrs
+/// 0.28.1's block store as published, and the server refuses an update that does.
 pub fn carries_collected_ranges(update: &yrs::Update) -> bool {
     // Collected ranges count among the insertions only when deleted ones are asked
     // for; items an update carries are not marked deleted until they are applied.

@@ -374,7 +374,9 @@ impl Block {
         }
     }
 
-    pub(crate) fn splice(&self, offset: u32) -> Option<Self> {
+    /// Splits this block at `offset`: this block keeps the part before it, and the part from
+    /// `offset` on is returned. Returns `None` (and keeps the block whole) if `offset` is 0.
+    pub(crate) fn splice(&mut self, offset: u32) -> Option<Self> {
         match self {
             Block::Item(x) => {
                 let next = ItemPtr::from(x.as_ref()).splice(offset, OffsetKind::Utf16)?;
@@ -384,14 +386,18 @@ impl Block {
                 if offset == 0 {
                     None
                 } else {
-                    Some(Block::Skip(x.slice(offset)))
+                    let next = x.slice(offset);
+                    x.len = offset;
+                    Some(Block::Skip(next))
                 }
             }
             Block::GC(x) => {
                 if offset == 0 {
                     None
                 } else {
-                    Some(Block::GC(x.slice(offset)))
+                    let next = x.slice(offset);
+                    x.len = offset;
+                    Some(Block::GC(next))
                 }
             }
         }

@@ -793,7 +793,9 @@ impl Update {
                             // prefer to slice Skip because the other struct might contain more information
                             skip.len -= diff as u32;
                         } else {
-                            block_slice = Some(curr_block.splice(diff as u32).unwrap());
+                            block_slice = curr_decoder
+                                .current_mut()
+                                .and_then(|block| block.splice(diff as u32));
                         }
                     }
 
@@ -987,6 +989,10 @@ struct Memo<I: Iterator + ?Sized> {
 impl<I: Iterator> Memo<I> {
     fn current(&self) -> Option<&I::Item> {
         self.current.as_ref()
+    }
+
+    fn current_mut(&mut self) -> Option<&mut I::Item> {
+        self.current.as_mut()
     }
 
     fn take(&mut self) -> Option<I::Item> {
@@ -1507,6 +1513,112 @@ mod test {
         // orderings where the dependency (A) arrives last used to resurrect "G"
         assert_eq!(apply_updates(&[&b, &d, &e, &a]), "");
         assert_eq!(apply_updates(&[&d, &b, &e, &a]), "");
+    }
+
+    #[test]
+    fn exclude_cuts_gc_and_skip_ranges_without_overlap() {
+        let client = ClientID::new(1);
+        let range = |clock, len| BlockRange::new(ID::new(client, clock), len);
+        for (kind, make) in [
+            ("GC", Block::GC as fn(BlockRange) -> Block),
+            ("Skip", Block::Skip),
+        ] {
+            let mut blocks = BlockSet::default();
+            blocks.add_block(test_item(client, 0, 2));
+            blocks.add_block(make(range(2, 4)));
+            blocks.add_block(test_item(client, 6, 2));
+            // Known: clocks 4 and 5, which lie inside the range, away from its start.
+            let mut known = IdSet::new();
+            known.insert(ID::new(client, 4), 1);
+            blocks.exclude(&known);
+
+            let ranges: Vec<(u32, u32, bool)> = blocks.clients[&client]
+                .iter()
+                .map(|b| (b.clock_start(), b.len(), b.is_skip()))
+                .collect();
+            let mut clock = 0;
+            for &(start, len, _) in &ranges {
+                assert_eq!(
+                    start, clock,
+                    "{kind}: blocks overlap or leave a gap: {ranges:?}"
+                );
+                clock = start + len;
+            }
+            assert_eq!(clock, 8, "{kind}: {ranges:?}");
+            assert!(
+                ranges
+                    .iter()
+                    .any(|&(s, l, skip)| (s, l, skip) == (4, 1, true)),
+                "{kind}: the known clock is not cut out: {ranges:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn apply_update_gc_range_spanning_a_skip() {
+        use crate::{Map, MapPrelim};
+
+        // Client 1 makes a nested map (1:0) and sets two keys in it (1:1, 1:2). Neither key
+        // depends on the other, so a peer that receives 1:0 and 1:2 integrates both, with a
+        // Skip over 1:1.
+        let a = Doc::with_client_id(1);
+        let root = a.get_or_insert_map("m");
+        let updates = Arc::new(Mutex::new(vec![]));
+        {
+            let updates = updates.clone();
+            a.observe_update_v1("sub", move |_, e| {
+                updates.lock().unwrap().push(e.update.clone())
+            })
+            .unwrap()
+        };
+        let inner = root.insert(&mut a.transact_mut(), "inner", MapPrelim::default());
+        inner.insert(&mut a.transact_mut(), "x", 1);
+        inner.insert(&mut a.transact_mut(), "y", 2);
+        a.unobserve_update_v1("sub").unwrap();
+        let updates = updates.lock().unwrap().clone();
+        assert_eq!(updates.len(), 3);
+
+        let b = Doc::with_client_id(2);
+        for u in [&updates[0], &updates[2]] {
+            b.transact_mut()
+                .apply_update(Update::decode_v1(u).unwrap())
+                .unwrap();
+        }
+        assert!(b
+            .transact()
+            .store()
+            .blocks
+            .skips
+            .contains(&ID::new(ClientID::new(1), 1)));
+
+        // Client 1 removes the nested map: garbage collection turns 1:1..=1:2 into one GC
+        // range, which its whole state carries as a single block. B already has 1:2, so
+        // applying that state cuts the GC range in two, 1:1 to fill the Skip and 1:2 to drop:
+        // the first part must not keep the whole range's length (it used to, and integrating
+        // it overflowed in `BlockStore::push`).
+        root.remove(&mut a.transact_mut(), "inner");
+        let state = a
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let update = Update::decode_v1(&state).unwrap();
+        assert!(update
+            .blocks
+            .clients
+            .values()
+            .flatten()
+            .any(|block| matches!(block, Block::GC(r) if r.clock == 1 && r.len == 2)));
+
+        b.transact_mut().apply_update(update).unwrap();
+        let txn = b.transact();
+        assert_eq!(txn.state_vector(), a.transact().state_vector());
+        assert!(txn.store().blocks.skips.is_empty());
+        assert!(txn.store().pending_update().is_none());
+        assert_eq!(txn.get_map("m").unwrap().len(&txn), 0);
+        assert_eq!(
+            txn.encode_state_as_update_v1(&StateVector::default()),
+            a.transact()
+                .encode_state_as_update_v1(&StateVector::default())
+        );
     }
 
     #[test]
