@@ -44,6 +44,9 @@ else
     cargo test --workspace
 fi
 
+say "the patched yrs's own tests"
+bash scripts/test-vendored-yrs.sh
+
 say "browser and protocol tests"
 if [[ ! -x /usr/bin/chromium ]]; then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
