@@ -116,7 +116,9 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
         Err(e) => {
             tracing::error!(conference = %key.0, document = key.1.as_str(), error = %e,
                 "a stored document does not load: loading what still applies");
-            recover(key, storage, &stored).await?
+            // Boxed: this is rare, and the future of every update's turn holds a
+            // reload (`restore`), which would otherwise carry this one's size.
+            Box::pin(recover(key, storage, &stored)).await?
         }
     };
     let bytes_by_sender = storage
