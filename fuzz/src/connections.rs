@@ -33,11 +33,7 @@ impl Connections {
                 name: person.name.clone(),
                 role: person.role,
             };
-            let joined = match server
-                .rooms()
-                .join((conference.key(), seat.1), peer)
-                .await
-            {
+            let joined = match server.rooms().join((conference.key(), seat.1), peer).await {
                 Ok(joined) => joined,
                 Err(e) => panics::fail(&format!("joining a room failed: {e}")),
             };
