@@ -396,6 +396,16 @@ operations! {
         event: &AuditEvent,
     ) -> Result<()>;
 
+    /// Lets someone waiting in the lobby in, with the role (and agency) the chair gave,
+    /// with its audit event.
+    fn admit_participant(
+        &self,
+        id: ParticipantId,
+        role: Role,
+        agency: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<()>;
+
     /// Gives a participant a new join link: the old one stops working.
     fn replace_link(
         &self,

@@ -269,17 +269,17 @@ async fn admit(
     let agency = agency(body.agency.as_deref())?;
     let event = chair.event(
         "participant_admitted",
-        json!({ "participant": p.id, "role": role.as_str() }),
+        json!({ "participant": p.id, "role": role.as_str(), "agency": agency }),
     );
     state
         .storage
-        .set_participant_status(p.id, ParticipantStatus::Admitted, Some(role), &event)
+        .admit_participant(p.id, role, agency.as_deref(), &event)
         .await?;
     let admitted = Participant {
         id: p.id,
         name: p.name.clone(),
         role,
-        agency,
+        agency: agency.clone(),
     };
     state
         .rooms
@@ -291,6 +291,7 @@ async fn admit(
     let mut row = p;
     row.status = ParticipantStatus::Admitted;
     row.role = Some(role);
+    row.agency = agency;
     Ok(Json(row.view()))
 }
 

@@ -460,6 +460,26 @@ impl Sqlite {
             .collect()
     }
 
+    pub(super) async fn admit_participant(
+        &self,
+        id: ParticipantId,
+        role: Role,
+        agency: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE participants SET status = ?, role = ?, agency = ? WHERE id = ?")
+            .bind(ParticipantStatus::Admitted.as_str())
+            .bind(role.as_str())
+            .bind(agency)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        scales::record(&mut tx, event, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn set_participant_status(
         &self,
         id: ParticipantId,

@@ -306,7 +306,7 @@ async fn someone_in_the_room_waits_in_the_lobby_until_the_chair_admits_them() {
     let pid = lobby[0]["id"].as_str().unwrap();
     let admitted = chair
         .post(app.url(&format!("/api/conferences/{id}/lobby/{pid}/admit")))
-        .json(&json!({ "role": "carer" }))
+        .json(&json!({ "role": "carer", "agency": "Kinship care" }))
         .send()
         .await
         .unwrap();
@@ -314,6 +314,17 @@ async fn someone_in_the_room_waits_in_the_lobby_until_the_chair_admits_them() {
     let me: Value = get_json(&phone, app.url("/api/me")).await;
     assert_eq!(me["admitted"], true);
     assert_eq!(me["role"], "carer");
+    // The agency the chair gave is kept, as an invited person's is (the quorum counts
+    // agencies present).
+    assert_eq!(me["agency"], "Kinship care");
+    let shown: Value = get_json(&chair, app.url(&format!("/api/conferences/{id}"))).await;
+    let nan = shown["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Nan")
+        .unwrap();
+    assert_eq!(nan["agency"], "Kinship care");
     assert_eq!(handshake(&app, &phone, &sync).await, 101);
 
     // Someone else is turned away: they can never connect.
