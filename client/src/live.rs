@@ -206,6 +206,11 @@ struct State {
     /// Connections made again, since the server last confirmed a change, because it
     /// refused one that builds on changes it did not have.
     incomplete_resyncs: u32,
+    /// True once, on this connection, our copy was replaced by the server's after a
+    /// refusal: changes sent before that were made on the old copy, and a refusal of
+    /// one of them for building on what the server lacks is about a change already
+    /// dropped.
+    replaced_here: bool,
     retry_timer: Option<i32>,
     /// No more connecting: removed, or the session ended.
     stopped: bool,
@@ -310,6 +315,7 @@ impl Live {
             fresh: None,
             failures: 0,
             incomplete_resyncs: 0,
+            replaced_here: false,
             retry_timer: None,
             stopped: false,
             unsaved: Vec::new(),
@@ -504,6 +510,7 @@ impl Live {
                         state.unsaved.clear();
                         state.keep_unsaved();
                         state.set_saving(Saving::AllSaved);
+                        state.replaced_here = true;
                     }
                     self.changed();
                     return;
@@ -631,6 +638,11 @@ impl Live {
         let incomplete = reason == protocol::INCOMPLETE;
         {
             let mut state = self.state.borrow_mut();
+            if incomplete && state.replaced_here {
+                // Of a change made on the copy we replaced: it went with that copy.
+                // Changes made on the server's copy build only on what it has.
+                return;
+            }
             if incomplete
                 && state.fresh.is_none()
                 && state.incomplete_resyncs < MAX_INCOMPLETE_RESYNCS
@@ -712,6 +724,7 @@ impl Live {
                 socket.set_onclose(None);
             }
             state.in_step = false;
+            state.replaced_here = false;
             // A copy asked for after a refusal is filled by the next connection's
             // greeting instead: our copy holds the refused change.
             if let Some(fresh) = state.fresh.take() {
