@@ -40,7 +40,14 @@ pub struct Rooms {
     next_connection: AtomicU64,
     /// Each participant's presence allowance, kept while one of their connections
     /// holds it or until it is full again.
-    presence: std::sync::Mutex<HashMap<ParticipantId, allowance::Shared>>,
+    presence: std::sync::Mutex<Allowances>,
+}
+
+/// The presence allowances, and how many were left when they were last pruned.
+#[derive(Default)]
+struct Allowances {
+    by_participant: HashMap<ParticipantId, allowance::Shared>,
+    after_pruning: usize,
 }
 
 impl Rooms {
@@ -50,7 +57,7 @@ impl Rooms {
             limits,
             open: std::sync::Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
-            presence: std::sync::Mutex::new(HashMap::new()),
+            presence: std::sync::Mutex::default(),
         }
     }
 
@@ -124,8 +131,14 @@ impl Rooms {
     fn presence_allowance(&self, participant: ParticipantId) -> allowance::Shared {
         let now = std::time::Instant::now();
         let mut all = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|_, shared| !shared.unused(now));
-        all.entry(participant)
+        // Pruned only once the map has doubled since it last was, so that joining
+        // costs the same however many people are connected.
+        if all.by_participant.len() >= 2 * all.after_pruning.max(64) {
+            all.by_participant.retain(|_, shared| !shared.unused(now));
+            all.after_pruning = all.by_participant.len();
+        }
+        all.by_participant
+            .entry(participant)
             .or_insert_with(|| {
                 allowance::Shared::new(allowance::Allowance::new(
                     self.limits.presence_bytes_per_second,
