@@ -362,13 +362,14 @@ impl Edits {
             return i;
         }
         // Client ids: mostly one of a few per person, so ids are reused across
-        // inputs (as a browser's are across reloads), sometimes any 32 bits the input
-        // gives. Never one another person's replica uses: the server does not yet
-        // stop one participant from making changes under another's client id, which
-        // breaks the other's replica (docs/reliability.md, "Known gaps").
+        // inputs (as a browser's are across reloads); sometimes one of another
+        // person's, or any 32 bits the input gives. Whoever writes under an id second
+        // is refused, so a shared id must not break anyone's replica.
         let choice = input.byte();
+        let people = fixture.conference.people.len() as u64;
         let client_id = match choice % 8 {
-            7 => (1 << 40) + (u64::from(input.u32()) << 8) + person as u64,
+            7 => u64::from(input.u32()),
+            6 => 1000 + (u64::from(input.byte()) % people) * 8 + u64::from(input.byte() % 6),
             _ => 1000 + (person as u64) * 8 + u64::from(choice % 8),
         };
         let state = fixture.server_state(server, seat).await;

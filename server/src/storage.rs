@@ -163,6 +163,8 @@ pub struct StoredDocument {
     /// The highest sequence number the log holds, quarantined updates included (0 for
     /// none): the next update is numbered after it.
     pub last_seq: i64,
+    /// Whose changes each client id carries, as claimed by stored updates.
+    pub clients: Vec<(u64, ParticipantId)>,
 }
 
 pub fn now_ms() -> i64 {
@@ -287,7 +289,7 @@ impl Storage {
         sender: Option<ParticipantId>,
         data: &[u8],
     ) -> Result<()> {
-        self.append_updates(conference, kind, &[(seq, sender, data)])
+        self.append_updates(conference, kind, &[(seq, sender, data)], &[])
             .await
     }
 }
@@ -438,13 +440,15 @@ operations! {
         kind: DocumentKind,
     ) -> Result<Vec<(i64, Vec<u8>)>>;
 
-    /// Appends updates to the log, numbered `seq` each, all or none. Returns once
-    /// they are committed to disk.
+    /// Appends updates to the log, numbered `seq` each, with the client ids they are
+    /// the first to write under (`claims`, each with the participant it now belongs
+    /// to), all or none. Returns once they are committed to disk.
     fn append_updates(
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
         updates: &[(i64, Option<ParticipantId>, &[u8])],
+        claims: &[(u64, ParticipantId)],
     ) -> Result<()>;
 
     /// Leaves updates out of a document for good (`(seq, why)` each), with the audit

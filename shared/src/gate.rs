@@ -10,6 +10,13 @@
 //! it changed ([`crate::guard::ChangeRecorder`]). The two agree; if they ever did not,
 //! the verdict is [`Verdict::Spoiled`] and the document must be rebuilt from what is
 //! stored, so the rules never rest on the prediction alone.
+//!
+//! Each Yjs client id belongs to whoever first makes changes under it ([`Owner`]).
+//! Changes a client makes are numbered by its id and a clock; two devices writing under
+//! one id would each keep their own change at the same clock, every replica would keep
+//! whichever reached it first, and a replica holding the other could not take what
+//! follows. So an update that writes under an id belonging to someone else is refused,
+//! and the claims an admitted update makes are stored with it.
 
 pub mod predict;
 
@@ -17,7 +24,7 @@ use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, Transact, TransactionMut, Update};
+use yrs::{ClientID, Doc, ReadTxn, Transact, TransactionMut, Update};
 
 use crate::doc::{self, Board};
 use crate::guard::{ChangeRecorder, TransactionChanges};
@@ -32,14 +39,32 @@ pub struct Sender {
     pub role: Role,
 }
 
+/// Whose changes a Yjs client id carries in a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The server's own changes (the outcome of commands), under the id of its replica.
+    Server,
+    /// The participant who first made changes under the id.
+    Participant(ParticipantId),
+}
+
+/// An update the gate admitted and applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// Store these bytes, then relay them. They are the update as the document took
+    /// it (re-encoded from what it integrated), not as the client sent it: a replica
+    /// that knows less or more than the server then integrates it the same way.
+    pub update: Vec<u8>,
+    /// The client ids it is the first to write under: they belong to its sender from
+    /// now on, and are stored with it.
+    pub claims: Vec<ClientID>,
+}
+
 /// What the gate decided about an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Applied to the document: store these bytes, then relay them. They are the
-    /// update as the document took it (re-encoded from what it integrated), not as
-    /// the client sent it: a replica that knows less or more than the server then
-    /// integrates it the same way.
-    Accepted(Vec<u8>),
+    /// Applied to the document.
+    Accepted(Admitted),
     /// Nothing in it is new to the document; nothing was applied.
     Known,
     /// It builds on changes the document does not have, from this client (at least);
@@ -100,6 +125,9 @@ pub struct Gate {
     recorder: ChangeRecorder,
     /// The author of each board item, as of the last admitted change.
     authors: HashMap<String, String>,
+    /// Whose changes each client id carries. Ids not here belong to nobody yet: the
+    /// first participant to write under one claims it.
+    owners: HashMap<ClientID, Owner>,
 }
 
 const NOT_AN_UPDATE: &str = "the update is not a valid Yjs update";
@@ -123,15 +151,40 @@ impl Gate {
         }));
         applied.unwrap_or(Err(LoadError::Inapplicable))?;
         recorder.take();
+        Ok(Gate::over(doc, recorder))
+    }
+
+    /// A gate over a loaded document, its own replica's client id the server's.
+    fn over(doc: Doc, recorder: ChangeRecorder) -> Gate {
         let authors = Board::new(&doc)
             .authors(&doc.transact())
             .into_iter()
             .collect();
-        Ok(Gate {
+        let owners = HashMap::from([(doc.client_id(), Owner::Server)]);
+        Gate {
             doc,
             recorder,
             authors,
-        })
+            owners,
+        }
+    }
+
+    /// Adds who owns which client ids, as stored with the updates that claimed them.
+    pub fn with_owners(
+        mut self,
+        owners: impl IntoIterator<Item = (ClientID, ParticipantId)>,
+    ) -> Gate {
+        for (client, participant) in owners {
+            self.owners
+                .entry(client)
+                .or_insert(Owner::Participant(participant));
+        }
+        self
+    }
+
+    /// Whose changes `client` carries, if anyone's yet.
+    pub fn owner(&self, client: ClientID) -> Option<Owner> {
+        self.owners.get(&client).copied()
     }
 
     /// A gate over as much of a stored document as yrs can take: `parts` applied in
@@ -159,16 +212,7 @@ impl Gate {
             }
         }
         let recorder = ChangeRecorder::attach(&doc);
-        let authors = Board::new(&doc)
-            .authors(&doc.transact())
-            .into_iter()
-            .collect();
-        let gate = Gate {
-            doc,
-            recorder,
-            authors,
-        };
-        (gate, left_out)
+        (Gate::over(doc, recorder), left_out)
     }
 
     /// The document, for reading. Changing it other than through the gate would let
@@ -179,6 +223,18 @@ impl Gate {
 
     /// Decides on an update from `sender`, and applies it if it is allowed.
     pub fn admit(&mut self, sender: Sender, update: &[u8]) -> Verdict {
+        self.admit_holding(sender, update, |_| false)
+    }
+
+    /// As [`Gate::admit`], where `held_by_another(client)` tells whether a device of
+    /// someone other than the sender already goes by `client` (in who-is-here, say):
+    /// the sender cannot claim such an id before its holder writes under it.
+    pub fn admit_holding(
+        &mut self,
+        sender: Sender,
+        update: &[u8],
+        held_by_another: impl Fn(ClientID) -> bool,
+    ) -> Verdict {
         // Hostile input must not take the server down: a panic inside yrs counts as an
         // update that cannot be read.
         let Ok(Ok(decoded)) = catch_unwind(|| Update::decode_v1(update)) else {
@@ -187,8 +243,20 @@ impl Gate {
         if doc::carries_collected_ranges(&decoded) {
             return Verdict::Refused(Refusal::CollectedRanges);
         }
-        let closed = {
+        let (closed, claims) = {
             let txn = self.doc.transact();
+            let mine = Owner::Participant(sender.participant);
+            let mut claims = Vec::new();
+            for client in predict::new_clients(&txn, &decoded) {
+                match self.owners.get(&client) {
+                    Some(owner) if *owner == mine => {}
+                    Some(_) => return Verdict::Refused(Refusal::ForeignClient),
+                    None if held_by_another(client) => {
+                        return Verdict::Refused(Refusal::ForeignClient);
+                    }
+                    None => claims.push(client),
+                }
+            }
             let prediction = catch_unwind(AssertUnwindSafe(|| predict(&txn, &decoded)));
             let predicted = match prediction {
                 Ok(Prediction::Known) => return Verdict::Known,
@@ -219,7 +287,7 @@ impl Gate {
                     return Verdict::Refused(Refusal::Plan(refusal));
                 }
             }
-            closed
+            (closed, claims)
         };
         let applied = catch_unwind(AssertUnwindSafe(|| {
             let mut txn = self.doc.transact_mut();
@@ -235,7 +303,13 @@ impl Gate {
             return Verdict::Spoiled(Some(refusal));
         }
         self.remember_authors(&observed);
-        Verdict::Accepted(taken)
+        let mine = Owner::Participant(sender.participant);
+        self.owners
+            .extend(claims.iter().map(|client| (*client, mine)));
+        Verdict::Accepted(Admitted {
+            update: taken,
+            claims,
+        })
     }
 
     /// Checks what yrs reported an applied update changed, by the same rules.
@@ -311,6 +385,7 @@ impl Gate {
 mod tests {
     use super::*;
     use crate::doc::NewItem;
+    use crate::model::Role;
 
     /// An update adding one item, made on `doc`.
     fn add(doc: &Doc, id: &str) -> Vec<u8> {
@@ -346,6 +421,123 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(items, ["first", "second"]);
         assert_eq!(gate.authors.len(), 2);
+    }
+
+    fn professional(n: u128) -> Sender {
+        Sender {
+            participant: crate::model::ParticipantId(uuid::Uuid::from_u128(n)),
+            role: Role::Professional,
+        }
+    }
+
+    /// A replica with client id `client`, holding what `gate` holds.
+    fn replica(gate: &Gate, client: u64) -> Doc {
+        let replica = Doc::with_options(yrs::Options {
+            client_id: ClientID::new(client),
+            ..doc::document_options()
+        });
+        let whole = Update::decode_v1(&gate.encode()).expect("the server's document");
+        replica.transact_mut().apply_update(whole).expect("applies");
+        replica
+    }
+
+    /// An update adding one item authored by `sender`, made on `doc`.
+    fn add_by(doc: &Doc, sender: Sender, id: &str) -> Vec<u8> {
+        let before = doc.transact().state_vector();
+        Board::new(doc).add_item(
+            &mut doc.transact_mut(),
+            NewItem {
+                id,
+                heading: "worries",
+                text: id,
+                author: sender.participant,
+                said_by: None,
+                children: &[],
+            },
+        );
+        doc.transact().encode_state_as_update_v1(&before)
+    }
+
+    #[test]
+    fn a_client_id_belongs_to_whoever_writes_under_it_first() {
+        let (alex, sam) = (professional(1), professional(2));
+        let mut gate = Gate::load([]).expect("an empty document");
+        // Two devices that go by one client id, each adding items from the same clock.
+        let (alexs, sams) = (replica(&gate, 7), replica(&gate, 7));
+        let first = add_by(&alexs, alex, "alex");
+        add_by(&sams, sam, "sam");
+        add_by(&sams, sam, "sam again");
+        let clash = sams
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        match gate.admit(alex, &first) {
+            Verdict::Accepted(admitted) => assert_eq!(admitted.claims, [ClientID::new(7)]),
+            other => panic!("the first writer's update: {other:?}"),
+        }
+        assert_eq!(
+            gate.owner(ClientID::new(7)),
+            Some(Owner::Participant(alex.participant))
+        );
+        assert_eq!(
+            gate.admit(sam, &clash),
+            Verdict::Refused(Refusal::ForeignClient)
+        );
+        // The owner goes on writing under it, claiming nothing new.
+        let second = add_by(&alexs, alex, "alex again");
+        match gate.admit(alex, &second) {
+            Verdict::Accepted(admitted) => assert!(admitted.claims.is_empty()),
+            other => panic!("the owner's next update: {other:?}"),
+        }
+        // And the owner's copy is the server's: nothing of the refused one got in.
+        assert_eq!(
+            alexs
+                .transact()
+                .encode_state_as_update_v1(&yrs::StateVector::default()),
+            gate.encode()
+        );
+    }
+
+    #[test]
+    fn owners_are_kept_across_a_reload() {
+        let (alex, sam) = (professional(1), professional(2));
+        let mut gate = Gate::load([]).expect("an empty document");
+        let alexs = replica(&gate, 7);
+        let first = add_by(&alexs, alex, "alex");
+        assert!(matches!(gate.admit(alex, &first), Verdict::Accepted(_)));
+        let stored = gate.encode();
+        let mut reloaded = Gate::load([stored.as_slice()])
+            .expect("loads")
+            .with_owners([(ClientID::new(7), alex.participant)]);
+        // Another device under the same id, up to date with the server.
+        let sams = replica(&reloaded, 7);
+        let clash = add_by(&sams, sam, "sam");
+        assert_eq!(
+            reloaded.admit(sam, &clash),
+            Verdict::Refused(Refusal::ForeignClient)
+        );
+        let next = add_by(&alexs, alex, "alex again");
+        assert!(matches!(reloaded.admit(alex, &next), Verdict::Accepted(_)));
+    }
+
+    #[test]
+    fn an_id_someone_else_goes_by_cannot_be_claimed_nor_the_servers() {
+        let sam = professional(2);
+        let mut gate = Gate::load([]).expect("an empty document");
+        let sams = replica(&gate, 7);
+        let update = add_by(&sams, sam, "sam");
+        // Alex's device announced itself under 7 before writing anything.
+        let held_by_alex = |client: ClientID| client == ClientID::new(7);
+        assert_eq!(
+            gate.admit_holding(sam, &update, held_by_alex),
+            Verdict::Refused(Refusal::ForeignClient)
+        );
+        let servers = replica(&gate, gate.doc().client_id().get());
+        let update = add_by(&servers, sam, "sam");
+        assert_eq!(
+            gate.admit(sam, &update),
+            Verdict::Refused(Refusal::ForeignClient)
+        );
+        assert_eq!(gate.owner(ClientID::new(7)), None);
     }
 
     #[test]

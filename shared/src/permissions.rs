@@ -42,6 +42,14 @@ pub enum Refusal {
         "changes with garbage-collected content are not accepted: make the Yjs document with gc turned off"
     )]
     CollectedRanges,
+    /// The update makes changes under a Yjs client id whose changes belong to someone
+    /// else. Two devices writing under one id would each keep their own change at the
+    /// same clock, and the one the server did not keep could not take what follows it.
+    #[error(
+        "the change was made under a client id that belongs to another device in this meeting: \
+         start again from the server's document, which takes a client id of its own"
+    )]
+    ForeignClient,
     /// The plan would hold something it must not (an action's date that is not a date).
     #[error("{0}")]
     Plan(String),

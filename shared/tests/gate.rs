@@ -247,7 +247,7 @@ fn run(steps: Vec<Step>) {
         );
         let mut reset = false;
         match (&verdict, &expected) {
-            (Verdict::Accepted(taken), Ok(true)) => server.accepted.push(taken.clone()),
+            (Verdict::Accepted(taken), Ok(true)) => server.accepted.push(taken.update.clone()),
             (Verdict::Known, Ok(false)) => {}
             // Both refuse. The gate may name another of the update's faults first: it
             // also sees what yrs reports as no change (an item added and deleted again).
@@ -281,7 +281,7 @@ fn run(steps: Vec<Step>) {
                     &update,
                 );
                 match retry {
-                    Verdict::Accepted(taken) => server.accepted.push(taken),
+                    Verdict::Accepted(taken) => server.accepted.push(taken.update),
                     Verdict::Incomplete(_) => held[person].push(update),
                     _ => {}
                 }

@@ -92,7 +92,7 @@ impl Fixture {
         };
         assert_eq!(judged, reference, "the gate and the reference disagree");
         if let Verdict::Accepted(taken) = verdict {
-            self.accepted.push(taken);
+            self.accepted.push(taken.update);
         }
         judged
     }

@@ -568,10 +568,28 @@ impl Sqlite {
         .bind(kind.as_str())
         .fetch_one(&self.pool)
         .await?;
+        let clients = sqlx::query(
+            "SELECT client_id, participant_id FROM document_clients
+             WHERE conference_id = ? AND document = ?",
+        )
+        .bind(&id)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let owner: String = row.get("participant_id");
+            let owner = owner.parse().map_err(|_| {
+                StorageError::Corrupt(format!("a client's owner is not an id: {owner}"))
+            })?;
+            Ok((row.get::<i64, _>("client_id") as u64, owner))
+        })
+        .collect::<Result<_>>()?;
         Ok(StoredDocument {
             last_seq: last_seq.unwrap_or(0).max(after),
             snapshot,
             updates,
+            clients,
         })
     }
 
@@ -694,6 +712,7 @@ impl Sqlite {
         conference: ConferenceId,
         kind: DocumentKind,
         updates: &[(i64, Option<ParticipantId>, &[u8])],
+        claims: &[(u64, ParticipantId)],
     ) -> Result<()> {
         self.write(Write::Updates {
             conference: conference.to_string(),
@@ -701,6 +720,10 @@ impl Sqlite {
             rows: updates
                 .iter()
                 .map(|(seq, sender, data)| (*seq, sender.map(|s| s.to_string()), data.to_vec()))
+                .collect(),
+            claims: claims
+                .iter()
+                .map(|(client, owner)| (*client as i64, owner.to_string()))
                 .collect(),
             at: now_ms(),
         })
@@ -749,6 +772,8 @@ enum Write {
         conference: String,
         kind: DocumentKind,
         rows: Vec<(i64, Option<String>, Vec<u8>)>,
+        /// Client ids (their bits as signed) and the participants they now belong to.
+        claims: Vec<(i64, String)>,
         at: i64,
     },
     Snapshot {
@@ -766,8 +791,23 @@ impl Write {
                 conference,
                 kind,
                 rows,
+                claims,
                 at,
             } => {
+                for (client, owner) in claims {
+                    // A claim is made once: the gate refuses a second owner, so one
+                    // already stored (by an update stored before a reload) stands.
+                    sqlx::query(
+                        "INSERT INTO document_clients (conference_id, document, client_id, participant_id)
+                         VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(conference.as_str())
+                    .bind(kind.as_str())
+                    .bind(*client)
+                    .bind(owner.as_str())
+                    .execute(&mut *connection)
+                    .await?;
+                }
                 for (seq, sender, data) in rows {
                     sqlx::query(
                         "INSERT INTO document_updates (conference_id, document, seq, participant_id, data, created_at)

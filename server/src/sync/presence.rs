@@ -3,12 +3,14 @@
 //! A client names itself in its own state; the server replaces that with the identity
 //! it knows ([`with_server_identity`]), so nobody can appear as someone else. A
 //! connection holds at most a few states (one per tab or document it shows), and
-//! cannot change or remove another connection's.
+//! cannot change or remove another connection's, nor take a client id whose changes
+//! to the document belong to someone else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use roundtable_shared::ParticipantId;
 use yrs::ClientID;
 use yrs::sync::AwarenessUpdate;
 use yrs::sync::awareness::AwarenessUpdateEntry;
@@ -20,6 +22,7 @@ struct State {
     clock: u32,
     json: Arc<str>,
     connection: u64,
+    participant: ParticipantId,
     /// When it was last set or renewed.
     renewed: Instant,
 }
@@ -35,15 +38,20 @@ pub type Changed = Vec<(ClientID, u32, Arc<str>)>;
 
 impl Presence {
     /// Takes an update from `connection`; returns what changed, to relay to everyone.
+    /// A state under an id `owned_by_another` is left out.
     pub fn receive(
         &mut self,
         peer: &Peer,
         connection: u64,
         update: AwarenessUpdate,
         per_connection: usize,
+        owned_by_another: impl Fn(ClientID) -> bool,
     ) -> Changed {
         let mut changed = Vec::new();
         for (client_id, entry) in update.clients {
+            if owned_by_another(client_id) {
+                continue;
+            }
             match self.states.get(&client_id) {
                 Some(p) if p.connection != connection => continue,
                 Some(p) if entry.clock < p.clock => continue,
@@ -72,6 +80,7 @@ impl Presence {
                     clock: entry.clock,
                     json: json.clone(),
                     connection,
+                    participant: peer.participant,
                     renewed: Instant::now(),
                 },
             );
@@ -107,6 +116,11 @@ impl Presence {
                 Some((id, state.clock.saturating_add(1), Arc::from("null")))
             })
             .collect()
+    }
+
+    /// Whose device goes by `client` here, if anyone's.
+    pub fn holder(&self, client: ClientID) -> Option<ParticipantId> {
+        self.states.get(&client).map(|p| p.participant)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use roundtable_shared::doc::DocumentKind;
-use roundtable_shared::gate::{Gate, Sender, Verdict};
+use roundtable_shared::gate::{Admitted, Gate, Owner, Sender, Verdict};
 use roundtable_shared::permissions::Refusal;
 use roundtable_shared::protocol;
 use roundtable_shared::{ConferenceId, ParticipantId};
@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, oneshot};
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, Transact, TransactionMut};
+use yrs::{ClientID, Doc, ReadTxn, Transact, TransactionMut};
 
 use super::Limits;
 use super::mailbox::{self, CloseReason, Outgoing};
@@ -120,7 +120,13 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
             // reload (`restore`), which would otherwise carry this one's size.
             Box::pin(recover(key, storage, &stored)).await?
         }
-    };
+    }
+    .with_owners(
+        stored
+            .clients
+            .iter()
+            .map(|(client, owner)| (ClientID::new(*client), *owner)),
+    );
     let bytes_by_sender = storage
         .bytes_by_sender(key.0, key.1)
         .await?
@@ -258,13 +264,15 @@ struct Accepted {
     connection: u64,
     sender: ParticipantId,
     update: Vec<u8>,
+    /// The client ids it is the first to write under, stored with it as its sender's.
+    claims: Vec<ClientID>,
     answer: oneshot::Sender<Outcome>,
 }
 
 /// What the gate came to, as the room acts on it.
 enum Step {
     /// Applied in memory; the sender's, and the update as the document took it.
-    Accepted(ParticipantId, Vec<u8>),
+    Accepted(ParticipantId, Admitted),
     /// Answered: refused, malformed, or nothing new.
     Done(Outcome),
     /// Applied, but it must not stay: the document is to be reloaded.
@@ -481,7 +489,8 @@ impl Room {
             Step::Accepted(sender, taken) => accepted.push(Accepted {
                 connection,
                 sender,
-                update: taken,
+                update: taken.update,
+                claims: taken.claims,
                 answer,
             }),
             Step::Done(outcome) => {
@@ -537,7 +546,18 @@ impl Room {
             participant: peer.participant,
             role: peer.role,
         };
-        match state.document.gate.admit(sender, update) {
+        // An id someone else's device goes by in who-is-here is theirs to write under.
+        let presence = &state.presence;
+        let held_by_another = |client| {
+            presence
+                .holder(client)
+                .is_some_and(|p| p != peer.participant)
+        };
+        match state
+            .document
+            .gate
+            .admit_holding(sender, update, held_by_another)
+        {
             Verdict::Accepted(taken) => Step::Accepted(peer.participant, taken),
             Verdict::Known => Step::Done(Outcome::Applied),
             // It builds on changes the server does not have: nothing of it is taken,
@@ -597,7 +617,14 @@ impl Room {
             .zip(first..)
             .map(|(a, seq)| (seq, Some(a.sender), a.update.as_slice()))
             .collect();
-        if let Err(e) = storage.append_updates(self.key.0, self.key.1, &rows).await {
+        let claims: Vec<(u64, ParticipantId)> = accepted
+            .iter()
+            .flat_map(|a| a.claims.iter().map(|c| (c.get(), a.sender)))
+            .collect();
+        if let Err(e) = storage
+            .append_updates(self.key.0, self.key.1, &rows, &claims)
+            .await
+        {
             tracing::error!(conference = %self.key.0, error = %e, updates = accepted.len(), "could not store updates");
             self.restore(state, storage).await;
             for a in accepted {
@@ -648,19 +675,27 @@ impl Room {
         connection: u64,
         update: AwarenessUpdate,
     ) -> Outcome {
-        let mut state = self.state.lock().await;
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
         let Some(peer) = state.connections.get(&connection).map(|c| c.peer.clone()) else {
             return Outcome::Applied;
+        };
+        // Nobody goes by an id whose changes belong to someone else.
+        let gate = &state.document.gate;
+        let owned_by_another = |client| {
+            gate.owner(client)
+                .is_some_and(|owner| owner != Owner::Participant(peer.participant))
         };
         let changed = state.presence.receive(
             &peer,
             connection,
             update,
             limits.awareness_clients_per_connection,
+            owned_by_another,
         );
         if !changed.is_empty() {
             let message = encode(&Message::Awareness(presence::update(changed)));
-            broadcast(&mut state, None, message);
+            broadcast(state, None, message);
         }
         Outcome::Applied
     }

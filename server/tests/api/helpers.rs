@@ -224,6 +224,22 @@ impl TestApp {
         SyncClient::open(self.sync_request(conference, token), doc).await
     }
 
+    /// Opens the conference's sync socket with a document that goes by `client_id`.
+    pub async fn connect_as(
+        &self,
+        conference: &str,
+        token: &str,
+        client_id: yrs::ClientID,
+    ) -> SyncClient {
+        let doc = Doc::with_options(yrs::Options {
+            client_id,
+            ..roundtable_shared::doc::document_options()
+        });
+        SyncClient::open(self.sync_request(conference, token), doc)
+            .await
+            .expect("connects")
+    }
+
     /// Connects again with the document `client` kept while it was away, as a stock
     /// client does: the server is sent what it lacks, and sends what the client lacks.
     pub async fn reconnect(&self, client: SyncClient, conference: &str, token: &str) -> SyncClient {

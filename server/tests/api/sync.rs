@@ -276,6 +276,82 @@ async fn an_update_the_sender_may_not_make_is_refused_and_seen_by_nobody() {
 }
 
 #[tokio::test]
+async fn nobody_can_write_under_the_client_id_of_another_persons_device() {
+    let mut app = TestApp::spawn().await;
+    let chair = app.signed_in_chair().await;
+    let (conf, people) = app
+        .conference(
+            &chair,
+            &[
+                ("Pat Nurse", "professional"),
+                ("Kim Police", "professional"),
+            ],
+        )
+        .await;
+    let (nurse_id, nurse_token) = &people[0];
+    let (police_id, police_token) = &people[1];
+    let shared_id = yrs::ClientID::new(5001);
+    let mut nurse = app.connect_as(&conf, nurse_token, shared_id).await;
+    add_item(&mut nurse, "nurse-1", nurse_id, "GP has seen Alex twice").await;
+    let mut watcher = app.connect(&conf, police_token).await;
+    watcher.wait_until(has_item("nurse-1")).await;
+
+    // Another professional's device takes the nurse's id, and goes on from where the
+    // nurse's changes end: its changes would sit at the clocks of the nurse's next.
+    let mut impostor = app.connect_as(&conf, police_token, shared_id).await;
+    add_item(
+        &mut impostor,
+        "forged",
+        police_id,
+        "Written under the nurse's id",
+    )
+    .await;
+    impostor.wait_until(|c| !c.refusals.is_empty()).await;
+    assert!(
+        impostor.refusals[0].contains("belongs to another device"),
+        "{:?}",
+        impostor.refusals
+    );
+    // Nor can it go by that id in who-is-here.
+    impostor
+        .send(Message::Awareness(AwarenessUpdate {
+            clients: [(
+                shared_id,
+                AwarenessUpdateEntry {
+                    clock: 1,
+                    json: r#"{"typing":true}"#.into(),
+                },
+            )]
+            .into(),
+        }))
+        .await;
+
+    // The nurse's next change lands at those clocks, and everyone takes it.
+    add_item(&mut nurse, "nurse-2", nurse_id, "Attendance is 80%").await;
+    watcher.wait_until(has_item("nurse-2")).await;
+    watcher.settle(Duration::from_millis(200)).await;
+    assert!(!watcher.presence.contains_key(&shared_id));
+    assert!(
+        watcher.contains(&nurse.state()),
+        "the nurse's copy is everyone's"
+    );
+
+    // Who owns the id is stored: after a restart it is still the nurse's.
+    app.restart().await;
+    let mut impostor = app.connect_as(&conf, police_token, shared_id).await;
+    add_item(&mut impostor, "forged-again", police_id, "Still not mine").await;
+    impostor.wait_until(|c| !c.refusals.is_empty()).await;
+    let mut nurse = app.reconnect(nurse, &conf, nurse_token).await;
+    add_item(&mut nurse, "nurse-3", nurse_id, "School is supportive").await;
+    let mut fresh = app.connect(&conf, police_token).await;
+    fresh.wait_until(has_item("nurse-3")).await;
+    let mut ids: Vec<String> = fresh.board().into_iter().map(|i| i.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["nurse-1", "nurse-2", "nurse-3"]);
+    assert!(fresh.contains(&nurse.state()) && nurse.contains(&fresh.state()));
+}
+
+#[tokio::test]
 async fn a_change_carrying_garbage_collected_content_is_refused_whole_and_stored_nowhere() {
     let mut app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;

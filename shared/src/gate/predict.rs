@@ -53,6 +53,26 @@ pub enum Prediction {
     Changes(Predicted),
 }
 
+/// The clients under whose ids `update` carries changes the document does not have
+/// yet (items or collected ranges past what it knows of them), in order.
+pub fn new_clients<T: ReadTxn>(txn: &T, update: &Update) -> Vec<ClientID> {
+    let known = txn.state_vector();
+    let mut clients: Vec<ClientID> = update
+        .blocks()
+        .filter_map(|block| {
+            let (client, end) = match block {
+                BlockView::Item(item) => (item.id().client, item.id().clock + item.len()),
+                BlockView::GC(range) => (range.client, range.clock.saturating_add(range.len)),
+                BlockView::Skip(_) => return None,
+            };
+            (end > known.get(&client)).then_some(client)
+        })
+        .collect();
+    clients.sort_unstable();
+    clients.dedup();
+    clients
+}
+
 /// The changes an update would make.
 #[derive(Debug, Default)]
 pub struct Predicted {

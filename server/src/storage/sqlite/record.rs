@@ -21,7 +21,7 @@ use crate::storage::{
 /// Every table holding something of a conference, with the rows of it that belong to
 /// the conference `?`. Deleted in this order, children first, so nothing depends on
 /// the foreign keys' cascades being switched on.
-const CONFERENCE_TABLES: [(&str, &str); 12] = [
+const CONFERENCE_TABLES: [(&str, &str); 13] = [
     (
         "sessions",
         "participant_id IN (SELECT id FROM participants WHERE conference_id = ?)",
@@ -35,6 +35,7 @@ const CONFERENCE_TABLES: [(&str, &str); 12] = [
     ("attendance", "conference_id = ?"),
     ("audit_events", "conference_id = ?"),
     ("document_quarantine", "conference_id = ?"),
+    ("document_clients", "conference_id = ?"),
     ("document_updates", "conference_id = ?"),
     ("document_snapshots", "conference_id = ?"),
     ("participants", "conference_id = ?"),
