@@ -16,7 +16,11 @@ import { waitFor } from './wait.mjs';
  * `refusals` collects the reasons of every y-protocols "permission denied" message
  * the server sends this client.
  */
-export async function connect(server, conferenceId, { bearer, cookie, timeoutMs = 5_000 } = {}) {
+export async function connect(
+  server,
+  conferenceId,
+  { bearer, cookie, gc = false, timeoutMs = 5_000 } = {},
+) {
   const headers = {};
   if (bearer) headers.authorization = `Bearer ${bearer}`;
   if (cookie) headers.cookie = cookie;
@@ -27,8 +31,9 @@ export async function connect(server, conferenceId, { bearer, cookie, timeoutMs 
       super(url, protocols, { headers });
     }
   }
-  // Garbage collection off: the server refuses updates with collected content.
-  const doc = new Y.Doc({ gc: false });
+  // Garbage collection off, as Roundtable's own clients make their documents, unless
+  // the test asks for Yjs's default (`gc: true`), which most Yjs applications keep.
+  const doc = new Y.Doc({ gc });
   const provider = new WebsocketProvider(
     `${server.wsBaseUrl}/api/conferences`,
     `${conferenceId}/sync`,

@@ -103,6 +103,52 @@ describe('stock Yjs clients', { timeout: 60_000 }, () => {
     assert.equal(boardOf(late.doc)['item-from-jo'], undefined, 'the server did not keep it');
   });
 
+  test('a client with garbage collection on converges with everyone, offline edits included', { timeout: 30_000 }, async (t) => {
+    const setup = await createConference(server, chairCookie, {
+      participants: [PROFESSIONAL, PARENT],
+    });
+    const [invitedProfessional, invitedParent] = setup.invited;
+    // Made with plain `new Y.Doc()`: garbage collection on, as in most Yjs applications.
+    const professional = await connect(server, setup.conference.id, {
+      bearer: invitedProfessional.token,
+      gc: true,
+    });
+    t.after(professional.close);
+    const parent = await connect(server, setup.conference.id, { bearer: invitedParent.token });
+    t.after(parent.close);
+    const author = invitedProfessional.participant.id;
+
+    // While the server is away: an item kept, an item added and removed again (its
+    // content collected), and words typed and partly deleted.
+    professional.provider.disconnect();
+    addItem(professional.doc, { id: 'kept', text: 'School says attendance is 80%.', author });
+    addItem(professional.doc, { id: 'dropped', text: 'Typed in the wrong conference.', author });
+    professional.doc.getMap('board').delete('dropped');
+    const kept = professional.doc.getMap('board').get('kept').get('text');
+    kept.insert(kept.length, ' It was 60% last term.');
+    kept.delete(0, 'School says '.length);
+    professional.provider.connect();
+
+    const expected = 'attendance is 80%. It was 60% last term.';
+    await waitFor(() => boardOf(parent.doc).kept?.text === expected, {
+      what: "the professional's offline edits on the parent's board",
+    });
+    assert.equal(boardOf(parent.doc).dropped, undefined);
+    assert.deepEqual(professional.refusals, [], 'nothing of the re-sync is refused');
+
+    // Later edits are taken too, and the server keeps a document everyone can load.
+    addItem(professional.doc, { id: 'later', text: 'GP has seen Alex twice.', author });
+    professional.doc.getMap('board').delete('kept');
+    await waitFor(() => boardOf(parent.doc).later && !boardOf(parent.doc).kept, {
+      what: 'the later edits on the parent board',
+    });
+    assert.deepEqual(professional.refusals, []);
+    await server.restart();
+    const late = await lateJoiner(t, setup.conference.id);
+    assert.deepEqual(Object.keys(boardOf(late.doc)), ['later']);
+    assert.equal(boardOf(late.doc).later.text, 'GP has seen Alex twice.');
+  });
+
   test('presence shows the name and role the server knows, not the ones a client claims', { timeout: 20_000 }, async (t) => {
     const { conference, professional, parent } = await meeting(t);
 

@@ -68,17 +68,16 @@ pub mod item {
 }
 
 /// How every replica of a conference's document is made, on the server and in the
-/// browser: deleted content is kept (`skip_gc`) rather than garbage-collected.
+/// browser: deleted content is kept (`skip_gc`) rather than garbage-collected, so the
+/// record keeps what was struck out as well as what stands.
 ///
-/// yrs 0.28.1 as published corrupts its block store when it integrates a
-/// garbage-collected range that covers both a range it skipped and what it has after it
-/// (in debug builds it panics with "attempt to subtract with overflow" in
+/// Clients made otherwise (a stock Yjs client with garbage collection on) send ranges
+/// they collected; the server takes them (the gate reads them as filling clocks and
+/// holding nothing anyone sees). yrs 0.28.1 as published corrupts its block store when
+/// it integrates a collected range that covers both a range it skipped and what it has
+/// after it (in debug builds it panics with "attempt to subtract with overflow" in
 /// `BlockStore::push`); the copy in `vendor/yrs` fixes that (`vendor/yrs/FORK.md`), and
-/// `shared/tests/convergence.rs`'s `with_garbage_collection` passes against it. Without
-/// garbage collection neither our server nor our client ever sends such ranges, and the
-/// server refuses any update that carries them ([`carries_collected_ranges`]). The cost
-/// is that a document keeps the words of what was deleted, which for a conference is
-/// small.
+/// `shared/tests/convergence.rs`'s `with_garbage_collection` passes against it.
 pub fn document_options() -> yrs::Options {
     yrs::Options {
         skip_gc: true,
@@ -89,16 +88,6 @@ pub fn document_options() -> yrs::Options {
 /// A new, empty document made with [`document_options`].
 pub fn new_document() -> Doc {
     Doc::with_options(document_options())
-}
-
-/// Whether an update carries garbage-collected ranges: content deleted, and then
-/// collected, on a replica with garbage collection on. Replicas made with
-/// [`document_options`] never send any; integrating them is what corrupted yrs
-/// 0.28.1's block store as published, and the server refuses an update that does.
-pub fn carries_collected_ranges(update: &yrs::Update) -> bool {
-    // Collected ranges count among the insertions only when deleted ones are asked
-    // for; items an update carries are not marked deleted until they are applied.
-    update.insertions(true) != update.insertions(false)
 }
 
 /// Which of a conference's two documents.
@@ -605,42 +594,6 @@ mod tests {
     use super::*;
     use crate::model::{Child, ConferenceId, ConferenceKind};
     use yrs::Transact;
-    use yrs::updates::decoder::Decode;
-
-    /// An item added and then deleted on a replica made with `options`, as the update
-    /// that replica sends a server that has seen neither.
-    fn added_and_deleted(options: yrs::Options) -> yrs::Update {
-        let doc = Doc::with_options(options);
-        let board = Board::new(&doc);
-        board.add_item(
-            &mut doc.transact_mut(),
-            NewItem {
-                id: "worry-1",
-                heading: "worries",
-                text: "Dad shouts at night",
-                author: ParticipantId(uuid::Uuid::from_u128(3)),
-                said_by: None,
-                children: &[],
-            },
-        );
-        board.delete_item(&mut doc.transact_mut(), "worry-1");
-        let update = doc
-            .transact()
-            .encode_state_as_update_v1(&yrs::StateVector::default());
-        yrs::Update::decode_v1(&update).unwrap()
-    }
-
-    #[test]
-    fn only_a_replica_with_garbage_collection_on_sends_collected_ranges() {
-        let collected = yrs::Options {
-            skip_gc: false,
-            ..yrs::Options::default()
-        };
-        assert!(carries_collected_ranges(&added_and_deleted(collected)));
-        assert!(!carries_collected_ranges(&added_and_deleted(
-            document_options()
-        )));
-    }
 
     #[test]
     fn the_details_written_for_a_conference_read_back() {

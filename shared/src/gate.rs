@@ -240,9 +240,6 @@ impl Gate {
         let Ok(Ok(decoded)) = catch_unwind(|| Update::decode_v1(update)) else {
             return Verdict::Malformed(NOT_AN_UPDATE);
         };
-        if doc::carries_collected_ranges(&decoded) {
-            return Verdict::Refused(Refusal::CollectedRanges);
-        }
         let (closed, claims) = {
             let txn = self.doc.transact();
             let mine = Owner::Participant(sender.participant);

@@ -38,10 +38,6 @@ pub enum Refusal {
     Incomplete,
     #[error("the conference is closed, so the record cannot be changed")]
     Closed,
-    #[error(
-        "changes with garbage-collected content are not accepted: make the Yjs document with gc turned off"
-    )]
-    CollectedRanges,
     /// The update makes changes under a Yjs client id whose changes belong to someone
     /// else. Two devices writing under one id would each keep their own change at the
     /// same clock, and the one the server did not keep could not take what follows it.

@@ -3,11 +3,13 @@
 //! changed.
 //!
 //! Five people (chair, minute-taker, two professionals, a parent) each hold a replica
-//! that is synced from the server only now and then, so they edit from stale states:
+//! (two of them with garbage collection on, as stock Yjs clients have it) that is
+//! synced from the server only now and then, so they edit from stale states:
 //! adding, typing into, moving and deleting items (their own and others'), writing
 //! the plan (with real and impossible dates), and reaching for the parts only the
-//! server writes. Their updates reach the server at once, merged with later ones, or
-//! held back and delivered after later ones. For every update:
+//! server writes. Their updates reach the server at once, merged with later ones,
+//! held back and delivered after later ones, or all at once as a reconnect sends them.
+//! For every update:
 //!
 //! - the gate admits exactly what the reference accepts, and refuses what it refuses
 //!   (not always naming the same fault first); it refuses more only a write that yrs
@@ -87,6 +89,9 @@ enum Step {
     Flush { person: usize, merged: bool },
     /// Someone's replica catches up with the server.
     Sync { person: usize },
+    /// Someone connects again: their replica sends the server everything it lacks, in
+    /// one update (what they kept back included), as a reconnecting client's SyncStep2.
+    Resync { person: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -95,6 +100,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(person, op, keep_back)| Step::Edit { person, op, keep_back }),
         1 => (0..ROLES.len(), any::<bool>()).prop_map(|(person, merged)| Step::Flush { person, merged }),
         2 => (0..ROLES.len()).prop_map(|person| Step::Sync { person }),
+        1 => (0..ROLES.len()).prop_map(|person| Step::Resync { person }),
     ]
 }
 
@@ -188,9 +194,16 @@ fn sync_from(server: &Doc, replica: &Doc) {
         .unwrap();
 }
 
+/// Whether `person`'s replicas collect garbage, as a stock Yjs client's do: they then
+/// send collected ranges for content deleted before it reached the server.
+fn collects_garbage(person: usize) -> bool {
+    person % 2 == 1
+}
+
 fn fresh_replica(server: &Doc, person: usize, generation: u64) -> Doc {
     let replica = Doc::with_options(yrs::Options {
         client_id: yrs::ClientID::new(100 + person as u64 * 1000 + generation),
+        skip_gc: !collects_garbage(person),
         ..doc::document_options()
     });
     sync_from(server, &replica);
@@ -259,8 +272,8 @@ fn run(steps: Vec<Step>) {
                 reset = true;
             }
             (Verdict::Incomplete(_), Err(None)) => held[person].push(update),
-            // The gate refuses by where an update lands, even a write that loses to a
-            // concurrent one, which yrs reports as no change at all.
+            // The gate refuses by where each write lands, even one that loses to a
+            // concurrent write, where yrs reports no change.
             (Verdict::Refused(_), Ok(true)) if unseen => {
                 generations[person] += 1;
                 replicas[person] = fresh_replica(server.gate.doc(), person, generations[person]);
@@ -345,6 +358,21 @@ fn run(steps: Vec<Step>) {
                 }
             }
             Step::Sync { person } => sync_from(server.gate.doc(), &replicas[person]),
+            Step::Resync { person } => {
+                let known = server.gate.doc().transact().state_vector();
+                let update = replicas[person]
+                    .transact()
+                    .encode_state_as_update_v1(&known);
+                kept[person].clear();
+                deliver(
+                    &mut server,
+                    &mut replicas,
+                    &mut held,
+                    &mut generations,
+                    person,
+                    update,
+                );
+            }
         }
     }
     // The server's document is what its accepted updates make (how yrs splits the

@@ -352,7 +352,7 @@ async fn nobody_can_write_under_the_client_id_of_another_persons_device() {
 }
 
 #[tokio::test]
-async fn a_change_carrying_garbage_collected_content_is_refused_whole_and_stored_nowhere() {
+async fn a_change_from_a_replica_with_garbage_collection_on_is_taken_and_loads_after_a_restart() {
     let mut app = TestApp::spawn().await;
     let chair = app.signed_in_chair().await;
     let (conf, people) = app
@@ -390,28 +390,36 @@ async fn a_change_carrying_garbage_collected_content_is_refused_whole_and_stored
         &yrs::Transact::transact(&offline),
         &yrs::StateVector::default(),
     );
+    let collected = yrs::updates::decoder::Decode::decode_v1(update.as_slice())
+        .map(|u: yrs::Update| {
+            u.blocks()
+                .any(|b| matches!(b, yrs::block::BlockView::GC(_)))
+        })
+        .unwrap();
+    assert!(collected, "the update carries collected ranges");
     nurse
         .send(Message::Sync(yrs::sync::SyncMessage::Update(update)))
         .await;
-    nurse.wait_until(|c| !c.refusals.is_empty()).await;
-    assert_eq!(
-        nurse.refusals,
-        [
-            "changes with garbage-collected content are not accepted: make the Yjs document with gc turned off"
-        ]
-    );
-
-    // The connection stays open, and the same professional's ordinary change is
-    // taken; nothing of the refused one is stored, even after a restart.
-    add_item(&mut nurse, "allowed", nurse_id, "GP has seen Alex twice").await;
     let mut other = app.connect(&conf, nurse_token).await;
+    other.wait_until(has_item("kept")).await;
+    assert!(nurse.refusals.is_empty(), "{:?}", nurse.refusals);
+
+    // Later changes from anyone are taken, and the document loads whole after a
+    // restart, with what was collected still collected.
+    add_item(&mut nurse, "allowed", nurse_id, "GP has seen Alex twice").await;
     other.wait_until(has_item("allowed")).await;
     app.restart().await;
     let fresh = app.connect(&conf, nurse_token).await;
-    let ids: Vec<String> = fresh.board().into_iter().map(|i| i.id).collect();
-    assert_eq!(ids, ["allowed"]);
+    let mut ids: Vec<String> = fresh.board().into_iter().map(|i| i.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["allowed", "kept"]);
+    assert_eq!(text_of(&fresh, "kept"), "School says attendance is 80%");
     let state = yrs::ReadTxn::state_vector(&yrs::Transact::transact(&fresh.doc));
-    assert_eq!(state.get(&yrs::ClientID::new(777)), 0);
+    let offline_state = yrs::ReadTxn::state_vector(&yrs::Transact::transact(&offline));
+    assert_eq!(
+        state.get(&yrs::ClientID::new(777)),
+        offline_state.get(&yrs::ClientID::new(777))
+    );
 }
 
 #[tokio::test]

@@ -121,8 +121,9 @@ enum Found<'a> {
     New(&'a Item),
     /// An item of the document.
     Stored(&'a Item),
-    /// A range the document keeps only as collected.
-    Collected,
+    /// A range the document keeps, or the update carries, only as collected; the
+    /// clock it ends at.
+    Collected(u32),
     /// Neither the document nor the update has it.
     Missing,
 }
@@ -162,6 +163,8 @@ struct Reader<'a, T: ReadTxn> {
     known: StateVector,
     /// The update's new items of each client: (first new clock, end clock, item).
     runs: HashMap<ClientID, Vec<(u32, u32, &'a Item)>>,
+    /// The update's new collected ranges of each client: (first new clock, end clock).
+    collected: HashMap<ClientID, Vec<(u32, u32)>>,
     /// What the update deletes, per client, sorted and merged.
     deletes: HashMap<ClientID, Vec<(u32, u32)>>,
     parents: HashMap<ID, Parent>,
@@ -175,6 +178,11 @@ pub fn predict<T: ReadTxn>(txn: &T, update: &Update) -> Prediction {
     // Every client's blocks must follow one another in clock order, and every clock from
     // what the document knows up to the last the update carries must be carried.
     let mut next_clock: HashMap<ClientID, u32> = HashMap::new();
+    // Ranges a client kept only as garbage-collected (content deleted, and then
+    // collected, on a replica with garbage collection on): they fill clocks, and hold
+    // nothing anyone sees.
+    let mut collected: HashMap<ClientID, Vec<(u32, u32)>> = HashMap::new();
+    let mut first_new: HashMap<ClientID, u32> = HashMap::new();
     for block in update.blocks() {
         let (client, start, end, item) = match block {
             BlockView::Item(item) => {
@@ -202,20 +210,16 @@ pub fn predict<T: ReadTxn>(txn: &T, update: &Update) -> Prediction {
         if end <= from {
             continue;
         }
+        let start = start.max(from);
         match (block, item) {
-            (_, Some(item)) => runs
-                .entry(client)
-                .or_default()
-                .push((start.max(from), end, item)),
+            (_, Some(item)) => runs.entry(client).or_default().push((start, end, item)),
             (BlockView::Skip(_), _) => return Prediction::Incomplete(client),
-            _ => {}
+            _ => collected.entry(client).or_default().push((start, end)),
         }
+        first_new.entry(client).or_insert(start);
     }
-    for (client, run) in &runs {
-        if run
-            .first()
-            .is_some_and(|(start, _, _)| *start > known.get(client))
-        {
+    for (client, start) in &first_new {
+        if *start > known.get(client) {
             return Prediction::Incomplete(*client);
         }
     }
@@ -244,6 +248,7 @@ pub fn predict<T: ReadTxn>(txn: &T, update: &Update) -> Prediction {
         txn,
         known,
         runs,
+        collected,
         deletes,
         parents: HashMap::new(),
         types: HashMap::new(),
@@ -274,7 +279,9 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                 followed.insert(*origin);
             }
         }
-        let mut changes_anything = !new_items.is_empty();
+        // New collected ranges change nothing anyone sees, but they are new to the
+        // document: what a client makes after them builds on them.
+        let mut changes_anything = !new_items.is_empty() || !self.collected.is_empty();
         for item in &new_items {
             if let ItemParent::Root(name) = item.parent_ref()
                 && !ROOTS.contains(&name)
@@ -468,15 +475,8 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                     }
                     record_delete(predicted, &place, item.parent_sub());
                 }
-                Found::Collected => {
-                    // Collected content is deleted already. Its length is not known from
-                    // the ID alone: step past it through the document.
-                    let txn: &'a T = self.txn;
-                    match txn.block(&id) {
-                        Some(BlockView::GC(range)) => clock = range.clock + range.len,
-                        _ => return Err(Stop::Incomplete(client)),
-                    }
-                }
+                // Collected content is deleted already.
+                Found::Collected(end) => clock = end,
                 Found::Missing => return Err(Stop::Incomplete(client)),
             }
         }
@@ -486,19 +486,28 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
     /// Finds the item holding `id`.
     fn find(&self, id: &ID) -> Found<'a> {
         if id.clock >= self.known.get(&id.client) {
-            let Some(run) = self.runs.get(&id.client) else {
-                return Found::Missing;
-            };
-            let at = run.partition_point(|(_, end, _)| *end <= id.clock);
-            return match run.get(at) {
-                Some((start, _, item)) if *start <= id.clock => Found::New(item),
-                _ => Found::Missing,
-            };
+            if let Some(run) = self.runs.get(&id.client) {
+                let at = run.partition_point(|(_, end, _)| *end <= id.clock);
+                if let Some((start, _, item)) = run.get(at)
+                    && *start <= id.clock
+                {
+                    return Found::New(item);
+                }
+            }
+            if let Some(ranges) = self.collected.get(&id.client) {
+                let at = ranges.partition_point(|(_, end)| *end <= id.clock);
+                if let Some((start, end)) = ranges.get(at)
+                    && *start <= id.clock
+                {
+                    return Found::Collected(*end);
+                }
+            }
+            return Found::Missing;
         }
         let txn: &'a T = self.txn;
         match txn.block(id) {
             Some(BlockView::Item(item)) => Found::Stored(item),
-            Some(BlockView::GC(_)) => Found::Collected,
+            Some(BlockView::GC(range)) => Found::Collected(range.clock + range.len),
             Some(BlockView::Skip(_)) | None => Found::Missing,
         }
     }
@@ -545,7 +554,7 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                 Found::New(previous) if !self.parents.contains_key(previous.id()) => {
                     return Err(Needs::Item(previous));
                 }
-                Found::New(_) => {}
+                Found::New(_) | Found::Collected(_) => {}
                 _ => return Err(Needs::Nothing(Stop::Incomplete(id.client))),
             }
         }
@@ -582,7 +591,7 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                         ItemContent::Deleted(_) => None,
                         _ => return Err(Needs::Nothing(Stop::Invalid)),
                     },
-                    Found::Collected => None,
+                    Found::Collected(_) => None,
                     Found::Missing => return Err(Needs::Nothing(Stop::Incomplete(holder.client))),
                 }
             }
@@ -625,7 +634,7 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                 },
                 sub: neighbour.parent_sub().cloned(),
             })),
-            Found::Collected => Ok(None),
+            Found::Collected(_) => Ok(None),
             Found::Missing => Err(Needs::Nothing(Stop::Incomplete(id.client))),
         }
     }
@@ -671,7 +680,7 @@ impl<'a, T: ReadTxn> Reader<'a, T> {
                     ItemParent::Nested(id) => TypeKey::Nested(id),
                     ItemParent::Unknown => break self.lost_type(&chain),
                 },
-                Found::Collected => break self.lost_type(&chain),
+                Found::Collected(_) => break self.lost_type(&chain),
                 Found::Missing => return self.missing_type(&chain),
             };
             current = parent;

@@ -1,9 +1,10 @@
 //! What the tests of the gate compare it with.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use roundtable_shared::doc::{self, Board};
-use roundtable_shared::guard::ChangeRecorder;
+use roundtable_shared::gate::predict::{Prediction, predict};
+use roundtable_shared::guard::{ChangeRecorder, Place};
 use roundtable_shared::permissions::{Refusal, check_update};
 use roundtable_shared::{ParticipantId, Role};
 use yrs::updates::decoder::Decode;
@@ -12,7 +13,9 @@ use yrs::{ReadTxn, Transact, Update};
 /// What the reference makes of an update: applied to a copy of the document, then
 /// judged by what yrs reports it changed. `Err(None)` if it leaves something pending
 /// or lands after a hole (it builds on something the server lacks). The flag says
-/// whether yrs reported no change at all (a write that lost to a concurrent one, say).
+/// whether something the update writes lands where yrs reports no change (a write
+/// that lost to a concurrent one, say): the gate judges by where each write lands, so
+/// it may refuse such an update where the reference does not.
 pub fn reference(
     accepted: &[Vec<u8>],
     role: Role,
@@ -55,12 +58,17 @@ fn reference_verdict(
             _ => false,
         });
     let closed = doc::read_phase(&copy.transact()) == Some(roundtable_shared::Phase::Closed);
+    let predicted = match predict(&copy.transact(), &decoded) {
+        Prediction::Changes(predicted) => predicted.changes.changes,
+        _ => Default::default(),
+    };
     copy.transact_mut().apply_update(decoded).unwrap();
     let changes = recorder.take();
     if hole || changes.incomplete {
         return Err(None);
     }
-    *unseen = changes.changes.is_empty();
+    let places: HashSet<&Place> = changes.changes.iter().map(|c| &c.place).collect();
+    *unseen = changes.changes.is_empty() || predicted.iter().any(|c| !places.contains(&c.place));
     if changes.is_empty() && copy.transact().state_vector() == before {
         return Ok(false);
     }
