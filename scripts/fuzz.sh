@@ -15,8 +15,10 @@
 # target, how many inputs it ran and how fast. New inputs the fuzzer finds are kept
 # only for the run, never written to fuzz/corpus/ (to grow the corpus on purpose:
 # `cargo +nightly fuzz run <target> fuzz/corpus/<target>`). A failing input is written
-# to fuzz/artifacts/<target>/; replay it with
-# `fuzz/target/<sanitizer>/<host>/release/<target> FILE`.
+# to fuzz/artifacts/<target>/, and with it (when the target itself finds the fault)
+# every input since the target made its conference, in a sequence-* folder: the state
+# an input fails in is built by those before it. Replay and shrink that sequence with
+# `bash scripts/fuzz-replay.sh <target> fuzz/artifacts/<target>/sequence-… --shrink`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -71,7 +73,7 @@ for target in $targets; do
     # Leak detection is off: the targets keep a server between inputs on purpose,
     # and memory is bounded by -rss_limit_mb instead. The outer timeout only guards
     # against a run that never reaches its own end.
-    timeout --kill-after=30 $((seconds * 2 + 120)) \
+    ROUNDTABLE_FUZZ_HISTORY="fuzz/artifacts/$target" timeout --kill-after=30 $((seconds * 2 + 120)) \
         "$bin/$target" "$scratch/$target/found" "fuzz/corpus/$target" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -malloc_limit_mb=1048576 -max_len=65536 -detect_leaks=0 \

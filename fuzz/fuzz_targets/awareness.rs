@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
         })
     });
     let mut harness = harness.lock().unwrap_or_else(|e| e.into_inner());
+    roundtable_fuzz::history::record(data);
     let Harness { server, fixture } = &mut *harness;
     panics::run(|| server.block_on(fixture.run(server, data)));
 });

@@ -121,6 +121,7 @@ fuzz_target!(|data: &[u8]| {
         })
     });
     let mut harness = harness.lock().unwrap_or_else(|e| e.into_inner());
+    roundtable_fuzz::history::record(data);
     let Harness {
         server,
         other_chair,
@@ -340,6 +341,7 @@ impl Fixture {
             server.delete_conference(chair, self.conference.id).await;
             server.delete_conference(other_chair, self.other.id).await;
             *self = Fixture::new(server, other_chair).await;
+            roundtable_fuzz::history::restart();
         }
     }
 }

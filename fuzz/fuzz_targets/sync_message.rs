@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         Mutex::new(Harness { server, fixture })
     });
     let mut harness = harness.lock().unwrap_or_else(|e| e.into_inner());
+    roundtable_fuzz::history::record(data);
     let Harness { server, fixture } = &mut *harness;
     panics::run(|| server.block_on(fixture.run(server, data)));
 });
@@ -154,6 +155,7 @@ impl Fixture {
                 .delete_conference(server.chair_session(), self.conference.id)
                 .await;
             *self = Fixture::new(server).await;
+            roundtable_fuzz::history::restart();
         }
     }
 

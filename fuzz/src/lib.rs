@@ -1,12 +1,14 @@
 //! What the fuzz targets share: the real server's state (SQLite storage in a scratch
 //! directory, the rooms, the router), built once per process; conferences set up and
 //! deleted through the real commands; connections to rooms; a reader for the fuzzer's
-//! bytes; and the panic watch (see [`panics`]).
+//! bytes; the panic watch (see [`panics`]); and the record of inputs that lets a
+//! failure be replayed (see [`history`]).
 //!
 //! Everything runs on one current-thread tokio runtime, so a run is as repeatable as
 //! the server allows (ids and tokens are still random).
 
 pub mod connections;
+pub mod history;
 pub mod panics;
 
 use std::path::{Path, PathBuf};

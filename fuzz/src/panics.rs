@@ -68,10 +68,12 @@ fn print(recorded: &[Recorded]) {
     }
 }
 
-/// Fails the input: prints why, and any panics recorded, then aborts.
+/// Fails the input: prints why, and any panics recorded, writes the inputs that led
+/// here ([`crate::history`]), then aborts.
 pub fn fail(why: &str) -> ! {
     print(&std::mem::take(&mut *lock(&RECORDED)));
     eprintln!("fuzz target failed: {why}");
+    crate::history::write_out();
     std::process::abort();
 }
 
@@ -94,6 +96,7 @@ pub fn settle(handled: bool, what: &str) {
     if !handled {
         print(&recorded);
         eprintln!("fuzz target failed: a panic while handling {what}");
+        crate::history::write_out();
         std::process::abort();
     }
     let mut reported = lock(&REPORTED);
