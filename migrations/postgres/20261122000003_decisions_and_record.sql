@@ -13,20 +13,20 @@ CREATE INDEX conferences_by_closed_at ON conferences (closed_at) WHERE closed_at
 -- The conference's decision for each child; recording it again replaces it (the
 -- audit log keeps every version).
 CREATE TABLE decisions (
-    conference_id TEXT NOT NULL REFERENCES conferences (id) ON DELETE CASCADE,
-    child_id TEXT NOT NULL,
+    conference_id TEXT COLLATE "C" NOT NULL REFERENCES conferences (id) ON DELETE CASCADE,
+    child_id TEXT COLLATE "C" NOT NULL,
     -- JSON: {decision: {outcome, categories?}, agency_views, dissent, lead_social_worker}
-    body TEXT NOT NULL,
+    body TEXT COLLATE "C" NOT NULL,
     -- The participant (the chair) who recorded it.
-    recorded_by TEXT REFERENCES participants (id) ON DELETE SET NULL,
+    recorded_by TEXT COLLATE "C" REFERENCES participants (id) ON DELETE SET NULL,
     recorded_at BIGINT NOT NULL,
     PRIMARY KEY (conference_id, child_id)
 );
 
 -- Who was present, sent apologies, or was absent.
 CREATE TABLE attendance (
-    conference_id TEXT NOT NULL REFERENCES conferences (id) ON DELETE CASCADE,
-    participant_id TEXT NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
-    status TEXT NOT NULL CHECK (status IN ('present', 'apologies', 'absent')),
+    conference_id TEXT COLLATE "C" NOT NULL REFERENCES conferences (id) ON DELETE CASCADE,
+    participant_id TEXT COLLATE "C" NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+    status TEXT COLLATE "C" NOT NULL CHECK (status IN ('present', 'apologies', 'absent')),
     PRIMARY KEY (conference_id, participant_id)
 );
