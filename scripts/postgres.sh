@@ -14,7 +14,7 @@
 
 postgres_bin() {
     local dir
-    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
     if [[ -z "$dir" ]]; then
         printf '==> installing PostgreSQL\n' >&2
         if [[ $(id -u) -eq 0 ]]; then
@@ -29,9 +29,16 @@ postgres_bin() {
     printf '%s\n' "$dir"
 }
 
-# A port nothing listens on now.
+# A port nothing listens on now: one that refuses a connection.
 postgres_free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    local port
+    while true; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            printf '%s\n' "$port"
+            return
+        fi
+    done
 }
 
 # initdb and pg_ctl refuse to run as root: as root, they run as `nobody`.
