@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: formatting and lints, the Rust unit and
-# integration tests, the browser tests in Chromium, and each fuzz target for a
-# while. Installs what is missing (wasm target and tools, Chromium, npm packages,
-# cargo-fuzz) as it goes.
+# integration tests (the HTTP API's on SQLite and on PostgreSQL), the browser tests
+# in Chromium, and each fuzz target for a while. Installs what is missing (wasm
+# target and tools, PostgreSQL, Chromium, npm packages, cargo-fuzz) as it goes, and
+# starts a throw-away PostgreSQL cluster for the run (scripts/postgres.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 started=$SECONDS
 say() { printf '==> %s\n' "$*" >&2; }
+# Where cargo puts its output: target/, unless CARGO_TARGET_DIR or a cargo config
+# says otherwise.
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 
 as_root() {
     if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
@@ -37,12 +42,21 @@ cargo clippy -p roundtable-client -p roundtable-phone --features roundtable-phon
 # fuzz target for ten minutes instead of 20 s.
 long="${ROUNDTABLE_TEST_LONG:-}"
 
+say "PostgreSQL for the tests"
+# Stopped when this script exits, however it exits.
+source scripts/postgres.sh
+postgres_start
+
 say "Rust tests"
+# The API suite on SQLite here; tests/storage.rs on both engines.
 if [[ -n "$long" ]]; then
     ROUNDTABLE_CRASH_CYCLES=200 cargo test --workspace
 else
     cargo test --workspace
 fi
+
+say "the HTTP API's tests on PostgreSQL"
+ROUNDTABLE_TEST_ENGINE=postgres cargo test -p roundtable-server --test api
 
 say "the patched yrs's own tests"
 bash scripts/test-vendored-yrs.sh
@@ -54,14 +68,14 @@ if [[ ! -x /usr/bin/chromium ]]; then
 fi
 cargo build -p roundtable-server --bin roundtable
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
-(cd e2e && ROUNDTABLE_BIN="$root/target/debug/roundtable" npm test)
+(cd e2e && ROUNDTABLE_BIN="$target_dir/debug/roundtable" npm test)
 
 say "load generator: lints and a few seconds against the real server"
 # Not a benchmark: it fails if the generator is wrong or an edit does not reach
 # every other client.
 cargo clippy -p roundtable-loadgen --all-targets -- -D warnings
 cargo build -p roundtable-loadgen
-bash bench/smoke.sh "$root/target/debug"
+bash bench/smoke.sh "$target_dir/debug"
 
 say "fuzzing"
 bash scripts/fuzz.sh "$([[ -n "$long" ]] && echo 600 || echo 20)"

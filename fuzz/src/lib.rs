@@ -150,6 +150,7 @@ impl Server {
             let config = Config {
                 listen: "127.0.0.1:8080".parse().expect("an address"),
                 data_dir: dir.0.clone(),
+                database_url: None,
                 client_dir: dir.0.join("client"),
                 public_url: None,
                 limits: limits.clone(),

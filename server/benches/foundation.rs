@@ -170,6 +170,7 @@ async fn main() {
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
+        database_url: None,
         client_dir: dir.path().join("no-client"),
         public_url: None,
         limits: Default::default(),

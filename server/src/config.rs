@@ -1,16 +1,19 @@
 //! How the server is configured.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use crate::storage::Location;
 use crate::sync::Limits;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
-    /// Where the SQLite database lives.
+    /// Where the SQLite database lives, when no `database_url` is given.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to keep everything in, instead of SQLite in `data_dir`.
+    pub database_url: Option<String>,
     /// The built browser client (index.html and its assets).
     pub client_dir: PathBuf,
     /// The address people reach Roundtable at, used in join links. When absent, the
@@ -27,7 +30,30 @@ impl Config {
             .is_some_and(|u| u.starts_with("https://"))
     }
 
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("roundtable.sqlite3")
+    /// Where the database is.
+    pub fn database(&self) -> Result<Location, BadDatabaseUrl> {
+        database(&self.data_dir, self.database_url.as_deref())
     }
 }
+
+/// The database a `--database-url` names or, without one, the SQLite database in
+/// `data_dir`.
+pub fn database(data_dir: &Path, url: Option<&str>) -> Result<Location, BadDatabaseUrl> {
+    match url {
+        None => Ok(Location::Sqlite(sqlite_path(data_dir))),
+        Some(url) => Location::from_url(url).ok_or(BadDatabaseUrl),
+    }
+}
+
+/// Where the SQLite database is kept in a data directory.
+pub fn sqlite_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("roundtable.sqlite3")
+}
+
+/// A database URL that is not PostgreSQL's. (The URL itself is not repeated: it may
+/// hold a password.)
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error(
+    "the database URL must start with postgres:// (without one, Roundtable keeps a SQLite database in the data directory)"
+)]
+pub struct BadDatabaseUrl;

@@ -119,8 +119,11 @@ impl Running {
 
 /// Opens storage, runs migrations, binds and starts serving.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    std::fs::create_dir_all(&config.data_dir)?;
-    let storage = Storage::open_sqlite(&config.database_path()).await?;
+    let location = config.database()?;
+    if let storage::Location::Sqlite(_) = location {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    let storage = Storage::open(&location).await?;
     let rooms = Arc::new(Rooms::new(storage.clone(), config.limits.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
@@ -150,4 +153,6 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    DatabaseUrl(#[from] config::BadDatabaseUrl),
 }

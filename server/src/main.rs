@@ -1,12 +1,12 @@
-//! `roundtable`: run the server, manage chair accounts, check stored documents, or
-//! delete conferences closed long ago.
+//! `roundtable`: run the server, apply the database's migrations, manage chair
+//! accounts, check stored documents, or delete conferences closed long ago.
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use roundtable_server::storage::{ChairRow, Storage, StorageError, now_ms};
+use roundtable_server::storage::{ChairRow, Location, Storage, StorageError, now_ms};
 use roundtable_server::sync::Limits;
 use roundtable_server::{Config, auth};
 use roundtable_shared::ChairId;
@@ -26,6 +26,15 @@ struct Cli {
         global = true
     )]
     data_dir: PathBuf,
+    /// A PostgreSQL database to keep everything in instead (postgres://user@host/name);
+    /// without it, SQLite in the data directory.
+    #[arg(
+        long,
+        env = "ROUNDTABLE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +58,8 @@ enum Command {
         #[arg(long, env = "ROUNDTABLE_MAX_CONNECTIONS_PER_ADDRESS")]
         max_connections_per_address: Option<usize>,
     },
+    /// Apply the database's migrations, then exit (`serve` applies them too).
+    Migrate,
     /// Manage chair accounts.
     Chair {
         #[command(subcommand)]
@@ -94,6 +105,10 @@ async fn main() -> std::process::ExitCode {
         .add_directive("tokio_tungstenite=info".parse().expect("a valid directive"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
+    let database = Database {
+        data_dir: cli.data_dir.clone(),
+        url: cli.database_url.clone(),
+    };
     let result = match cli.command {
         Command::Serve {
             listen,
@@ -108,20 +123,22 @@ async fn main() -> std::process::ExitCode {
             serve(Config {
                 listen,
                 data_dir: cli.data_dir,
+                database_url: cli.database_url,
                 client_dir,
                 public_url,
                 limits,
             })
             .await
         }
+        Command::Migrate => migrate(&database).await,
         Command::Chair {
             command: ChairCommand::Add { email, name },
-        } => add_chair(cli.data_dir, email, name).await,
+        } => add_chair(&database, email, name).await,
         Command::Retention {
             closed_days,
             dry_run,
-        } => retention(cli.data_dir, closed_days, dry_run).await,
-        Command::Doctor { conference } => doctor(cli.data_dir, conference).await,
+        } => retention(&database, closed_days, dry_run).await,
+        Command::Doctor { conference } => doctor(&database, conference).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -187,7 +204,54 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(), String> {
+/// The database the command line names: `--database-url`, or SQLite in `--data-dir`.
+struct Database {
+    data_dir: PathBuf,
+    url: Option<String>,
+}
+
+impl Database {
+    fn location(&self) -> Result<Location, String> {
+        roundtable_server::config::database(&self.data_dir, self.url.as_deref())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Opens the database, creating a SQLite one if there is none, and migrates it.
+    async fn open(&self) -> Result<Storage, String> {
+        let location = self.location()?;
+        if let Location::Sqlite(_) = location {
+            std::fs::create_dir_all(&self.data_dir).map_err(|e| e.to_string())?;
+        }
+        Storage::open(&location).await.map_err(|e| e.to_string())
+    }
+
+    /// Opens a database that must be there already.
+    async fn open_existing(&self) -> Result<Storage, String> {
+        let location = self.location()?;
+        if let Location::Sqlite(path) = &location
+            && !path.exists()
+        {
+            return Err(format!("there is no database at {}", path.display()));
+        }
+        Storage::open(&location).await.map_err(|e| e.to_string())
+    }
+
+    fn describe(&self) -> String {
+        match self.location() {
+            Ok(Location::Sqlite(path)) => format!("the SQLite database {}", path.display()),
+            _ => "the PostgreSQL database".to_owned(),
+        }
+    }
+}
+
+async fn migrate(database: &Database) -> Result<(), String> {
+    let storage = database.open().await?;
+    storage.close().await;
+    println!("{} is migrated and up to date", database.describe());
+    Ok(())
+}
+
+async fn add_chair(database: &Database, email: String, name: String) -> Result<(), String> {
     let email = email.trim().to_owned();
     if !email.contains('@') || name.trim().is_empty() {
         return Err("give a valid --email and a --name".into());
@@ -202,10 +266,7 @@ async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(),
     }
     let hash =
         auth::hash_password(password).map_err(|e| format!("could not hash the password: {e}"))?;
-    std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
-    let storage = Storage::open_sqlite(&data_dir.join("roundtable.sqlite3"))
-        .await
-        .map_err(|e| e.to_string())?;
+    let storage = database.open().await?;
     let chair = ChairRow {
         id: ChairId(uuid::Uuid::new_v4()),
         email: email.clone(),
@@ -226,17 +287,8 @@ async fn add_chair(data_dir: PathBuf, email: String, name: String) -> Result<(),
     }
 }
 
-/// Opens the database in `data_dir`, which must be there already.
-async fn open_existing(data_dir: &std::path::Path) -> Result<Storage, String> {
-    let path = data_dir.join("roundtable.sqlite3");
-    if !path.exists() {
-        return Err(format!("there is no database at {}", path.display()));
-    }
-    Storage::open_sqlite(&path).await.map_err(|e| e.to_string())
-}
-
-async fn doctor(data_dir: PathBuf, conference: Option<uuid::Uuid>) -> Result<(), String> {
-    let storage = open_existing(&data_dir).await?;
+async fn doctor(database: &Database, conference: Option<uuid::Uuid>) -> Result<(), String> {
+    let storage = database.open_existing().await?;
     let result = roundtable_server::doctor::examine(
         &storage,
         conference.map(roundtable_shared::ConferenceId),
@@ -263,8 +315,8 @@ async fn doctor(data_dir: PathBuf, conference: Option<uuid::Uuid>) -> Result<(),
     }
 }
 
-async fn retention(data_dir: PathBuf, closed_days: u32, dry_run: bool) -> Result<(), String> {
-    let storage = open_existing(&data_dir).await?;
+async fn retention(database: &Database, closed_days: u32, dry_run: bool) -> Result<(), String> {
+    let storage = database.open_existing().await?;
     let cutoff = now_ms() - i64::from(closed_days) * 24 * 60 * 60 * 1000;
     let result = storage.delete_closed_before(cutoff, dry_run).await;
     storage.close().await;

@@ -3,13 +3,14 @@
 //! updates to a document's log, record a score with its audit event, …), each one
 //! transaction, each change written with its audit event.
 //!
-//! An engine implements every operation; SQLite ([`sqlite`]) is the first and the
-//! default. Another engine is one more variant of `Engine` and one more arm in
-//! `operations!`: the rooms and the API do not change. Rows carry typed values
-//! (roles, phases, statuses, ids), parsed once where an engine reads them.
+//! An engine implements every operation: SQLite ([`sqlite`]), the default, embedded,
+//! and PostgreSQL ([`postgres`]). Most of their SQL is the same and written once
+//! ([`portable`]); rows are read into typed values (roles, phases, statuses, ids)
+//! once, the same for both ([`rows`]). Another engine is one more variant of
+//! `Engine` and one more arm in `operations!`: the rooms and the API do not change.
 //! Timestamps are Unix milliseconds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::record::Attendance;
@@ -19,6 +20,9 @@ use roundtable_shared::{
     ScaleId,
 };
 
+mod portable;
+mod postgres;
+mod rows;
 mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,8 +38,8 @@ pub enum StorageError {
     #[error("could not write: {0}")]
     Write(String),
     /// The database cannot take writes just now (disk full, locked by another
-    /// program, an I/O error): nothing was written, and the same write may succeed
-    /// once the trouble passes.
+    /// program, an I/O error, the database server out of reach): nothing was
+    /// written, and the same write may succeed once the trouble passes.
     #[error("the database cannot take writes just now: {0}")]
     Unavailable(String),
 }
@@ -46,9 +50,25 @@ impl StorageError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StorageError::Unavailable(_) => true,
-            StorageError::Database(e) => sqlite::unavailable(e),
+            StorageError::Database(e) => unavailable(e),
             _ => false,
         }
+    }
+}
+
+/// Whether `error` is trouble with the database itself (out of reach, full, locked):
+/// nothing was changed, and trying again later may succeed.
+fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => {
+            sqlite::unavailable(e.as_ref()) || postgres::unavailable(e.as_ref())
+        }
+        _ => false,
     }
 }
 
@@ -263,20 +283,47 @@ pub struct Storage {
 #[derive(Clone)]
 enum Engine {
     Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
+
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file, created if missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its URL (`postgres://user@host/database`).
+    Postgres(String),
+}
+
+impl Location {
+    /// The database a URL names: `postgres://` or `postgresql://` (`None` for any
+    /// other kind).
+    pub fn from_url(url: &str) -> Option<Location> {
+        (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+            .then(|| Location::Postgres(url.to_owned()))
+    }
 }
 
 impl Storage {
+    /// Opens the database (creating a SQLite file if needed) and runs the migrations.
+    pub async fn open(location: &Location) -> Result<Storage> {
+        let engine = match location {
+            Location::Sqlite(path) => Engine::Sqlite(sqlite::Sqlite::open(path).await?),
+            Location::Postgres(url) => Engine::Postgres(postgres::Postgres::open(url).await?),
+        };
+        Ok(Storage { engine })
+    }
+
     /// Opens (creating if needed) the SQLite database at `path` and runs the migrations.
     pub async fn open_sqlite(path: &Path) -> Result<Storage> {
-        Ok(Storage {
-            engine: Engine::Sqlite(sqlite::Sqlite::open(path).await?),
-        })
+        Self::open(&Location::Sqlite(path.to_owned())).await
     }
 
     /// Commits what is queued, then closes the database.
     pub async fn close(&self) {
         match &self.engine {
             Engine::Sqlite(db) => db.close().await,
+            Engine::Postgres(db) => db.close().await,
         }
     }
 
@@ -303,6 +350,7 @@ macro_rules! operations {
                 pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     match &self.engine {
                         Engine::Sqlite(db) => db.$name($($arg),*).await,
+                        Engine::Postgres(db) => db.$name($($arg),*).await,
                     }
                 }
             )*

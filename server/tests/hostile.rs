@@ -5,6 +5,9 @@
 //! for everyone else.
 
 #[allow(dead_code)]
+#[path = "api/database.rs"]
+mod database;
+#[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
 

@@ -17,6 +17,8 @@ use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, TransactionMut, Update};
 
+use crate::database::{Beside, TestDatabase};
+
 pub const CHAIR_EMAIL: &str = "chair@example.org";
 pub const CHAIR_PASSWORD: &str = "correct horse battery staple";
 pub const DEADLINE: Duration = Duration::from_secs(10);
@@ -28,6 +30,8 @@ pub struct TestApp {
     /// `--public-url`: where people reach the server (behind a TLS proxy if https).
     public_url: Option<String>,
     running: Option<Running>,
+    /// Last, so that the server stops before its database goes.
+    database: TestDatabase,
 }
 
 fn client_dir() -> PathBuf {
@@ -48,7 +52,8 @@ impl TestApp {
         Self::spawn_configured(Limits::default(), Some(public_url.to_owned())).await
     }
 
-    /// A server keeping its database in `data_dir`.
+    /// A server keeping its database in `data_dir` (SQLite's file; PostgreSQL keeps
+    /// it on the cluster whatever `data_dir` is).
     pub async fn spawn_in(data_dir: tempfile::TempDir, limits: Limits) -> TestApp {
         Self::spawn_full(data_dir, limits, None).await
     }
@@ -68,6 +73,7 @@ impl TestApp {
             limits,
             public_url,
             running: None,
+            database: TestDatabase::create().await,
         };
         app.start("127.0.0.1:0".parse().unwrap()).await;
         let hash = auth::hash_password(CHAIR_PASSWORD).unwrap();
@@ -91,6 +97,7 @@ impl TestApp {
         let config = Config {
             listen,
             data_dir: self.data_dir.path().to_owned(),
+            database_url: self.database.url(),
             client_dir: client_dir(),
             public_url: self.public_url.clone(),
             limits: self.limits.clone(),
@@ -110,9 +117,15 @@ impl TestApp {
         self.start(addr).await;
     }
 
-    /// The SQLite database the server writes to.
-    pub fn database_path(&self) -> PathBuf {
-        self.data_dir.path().join("roundtable.sqlite3")
+    /// A connection to the server's database beside the server's own, as another
+    /// program would open.
+    pub async fn beside(&self) -> Beside {
+        self.database.connect(self.data_dir.path()).await
+    }
+
+    /// The command line's arguments that name the server's database.
+    pub fn database_arguments(&self) -> Vec<std::ffi::OsString> {
+        self.database.arguments(self.data_dir.path())
     }
 
     pub fn storage(&self) -> &roundtable_server::storage::Storage {

@@ -1,7 +1,9 @@
-//! Integration tests: the real server on port 0 with a fresh SQLite database, driven
-//! over real HTTP and WebSocket connections.
+//! Integration tests: the real server on port 0 with a fresh database, driven over
+//! real HTTP and WebSocket connections. The suite runs on SQLite, or on PostgreSQL
+//! with `ROUNDTABLE_TEST_ENGINE=postgres` (see `database.rs`).
 
 mod access;
+mod database;
 mod doctor;
 mod helpers;
 mod http;

@@ -9,9 +9,9 @@ use roundtable_shared::doc;
 use roundtable_shared::record::{self, Attendance};
 use roundtable_shared::{Decision, Phase};
 use serde_json::{Value, json};
-use sqlx::{ConnectOptions, Row};
 use yrs::Transact;
 
+use crate::database::Beside;
 use crate::helpers::{SyncClient, TestApp, error_of};
 use crate::sync::{add_item, has_item};
 
@@ -584,18 +584,13 @@ async fn a_closed_conference_changes_no_more_until_the_chair_reopens_it() {
 }
 
 async fn stored_updates(app: &TestApp, conference: &str) -> i64 {
-    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(app.database_path())
-        .busy_timeout(Duration::from_secs(5))
-        .connect()
+    app.beside()
         .await
-        .unwrap();
-    sqlx::query("SELECT COUNT(*) FROM document_updates WHERE conference_id = ?")
-        .bind(conference)
-        .fetch_one(&mut db)
+        .int(
+            "SELECT COUNT(*) FROM document_updates WHERE conference_id = $1",
+            &[conference.into()],
+        )
         .await
-        .unwrap()
-        .get(0)
 }
 
 #[tokio::test]
@@ -877,58 +872,52 @@ async fn the_record_is_exported_whole_to_the_chair_only() {
 }
 
 /// Every row in every table that belongs to `conference`.
-async fn rows_of(db: &mut sqlx::SqliteConnection, conference: &str) -> Vec<(&'static str, i64)> {
+async fn rows_of(db: &mut Beside, conference: &str) -> Vec<(&'static str, i64)> {
     let queries: [(&str, &str); 10] = [
         (
             "conferences",
-            "SELECT COUNT(*) FROM conferences WHERE id = ?1",
+            "SELECT COUNT(*) FROM conferences WHERE id = $1",
         ),
         (
             "participants",
-            "SELECT COUNT(*) FROM participants WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM participants WHERE conference_id = $1",
         ),
         (
             "sessions",
-            "SELECT COUNT(*) FROM sessions WHERE participant_id IN (SELECT id FROM participants WHERE conference_id = ?1)",
+            "SELECT COUNT(*) FROM sessions WHERE participant_id IN (SELECT id FROM participants WHERE conference_id = $1)",
         ),
         (
             "document_updates",
-            "SELECT COUNT(*) FROM document_updates WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM document_updates WHERE conference_id = $1",
         ),
         (
             "document_snapshots",
-            "SELECT COUNT(*) FROM document_snapshots WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM document_snapshots WHERE conference_id = $1",
         ),
         (
             "scales",
-            "SELECT COUNT(*) FROM scales WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM scales WHERE conference_id = $1",
         ),
         (
             "scale_votes",
-            "SELECT COUNT(*) FROM scale_votes WHERE scale_id IN (SELECT id FROM scales WHERE conference_id = ?1)",
+            "SELECT COUNT(*) FROM scale_votes WHERE scale_id IN (SELECT id FROM scales WHERE conference_id = $1)",
         ),
         (
             "decisions",
-            "SELECT COUNT(*) FROM decisions WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM decisions WHERE conference_id = $1",
         ),
         (
             "attendance",
-            "SELECT COUNT(*) FROM attendance WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM attendance WHERE conference_id = $1",
         ),
         (
             "audit_events",
-            "SELECT COUNT(*) FROM audit_events WHERE conference_id = ?1",
+            "SELECT COUNT(*) FROM audit_events WHERE conference_id = $1",
         ),
     ];
     let mut counts = Vec::new();
     for (table, sql) in queries {
-        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(conference)
-            .fetch_one(&mut *db)
-            .await
-            .unwrap()
-            .get(0);
-        counts.push((table, n));
+        counts.push((table, db.int(sql, &[conference.into()]).await));
     }
     counts
 }
@@ -1025,12 +1014,7 @@ async fn retention_deletes_everything_of_conferences_closed_long_ago_and_nothing
         .unwrap();
     assert_eq!(review.status(), 201);
 
-    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(s.app.database_path())
-        .busy_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .unwrap();
+    let mut db = s.app.beside().await;
     // Wait for the compaction on leaving to be stored.
     let until = std::time::Instant::now() + crate::helpers::DEADLINE;
     while rows_of(&mut db, &old).await[4].1 == 0 {
@@ -1038,12 +1022,11 @@ async fn retention_deletes_everything_of_conferences_closed_long_ago_and_nothing
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let forty_days = 40 * 24 * 60 * 60 * 1000_i64;
-    sqlx::query("UPDATE conferences SET closed_at = closed_at - ? WHERE id = ?")
-        .bind(forty_days)
-        .bind(&old)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    db.execute(
+        "UPDATE conferences SET closed_at = closed_at - $1 WHERE id = $2",
+        &[forty_days.into(), (&old).into()],
+    )
+    .await;
     let before_old = rows_of(&mut db, &old).await;
     assert!(
         before_old.iter().all(|(_, n)| *n > 0),
@@ -1063,14 +1046,8 @@ async fn retention_deletes_everything_of_conferences_closed_long_ago_and_nothing
     assert_eq!(would.len(), 1);
     // So does the command line's, one line a conference and a total.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_roundtable"))
-        .args([
-            "retention",
-            "--closed-days",
-            "30",
-            "--dry-run",
-            "--data-dir",
-        ])
-        .arg(s.app.database_path().parent().unwrap())
+        .args(["retention", "--closed-days", "30", "--dry-run"])
+        .args(s.app.database_arguments())
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -1110,12 +1087,12 @@ async fn retention_deletes_everything_of_conferences_closed_long_ago_and_nothing
     );
     assert_eq!(rows_of(&mut db, &recent).await, before_recent);
     assert_eq!(rows_of(&mut db, &s.conference).await, before_open);
-    let previous: Option<String> =
-        sqlx::query("SELECT previous_conference_id FROM conferences WHERE title = 'Review'")
-            .fetch_one(&mut db)
-            .await
-            .unwrap()
-            .get(0);
+    let previous = db
+        .optional_text(
+            "SELECT previous_conference_id FROM conferences WHERE title = 'Review'",
+            &[],
+        )
+        .await;
     assert_eq!(previous, None);
     // Nothing more to delete.
     assert!(

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use roundtable_shared::doc::Board;
 use roundtable_shared::protocol;
-use sqlx::{ConnectOptions, Connection};
 use yrs::sync::Message;
 
 use crate::helpers::{SyncClient, TestApp};
@@ -13,16 +12,6 @@ use crate::sync::{add_item, has_item, text_of};
 
 const CONFERENCES: usize = 4;
 const KEYSTROKES: usize = 30;
-
-/// Opens the server's database beside it, as another program would.
-pub(crate) async fn database(app: &TestApp) -> sqlx::SqliteConnection {
-    sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(app.database_path())
-        .busy_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .expect("the database opens")
-}
 
 /// Asks whether everything `client` sent is stored, waits for the answer, and checks
 /// that nothing it sent was refused.
@@ -118,16 +107,8 @@ async fn an_update_that_cannot_be_stored_is_refused_seen_by_nobody_and_other_roo
     let mut other_parent = app.connect(&other_conf, &other_people[1].1).await;
 
     // The disk refuses the nurse's writes, and only hers.
-    let mut db = database(&app).await;
-    let trigger = format!(
-        "CREATE TRIGGER refuse_nurse BEFORE INSERT ON document_updates
-         WHEN NEW.participant_id = '{nurse_id}'
-         BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(trigger))
-        .execute(&mut db)
-        .await
-        .unwrap();
+    let mut db = app.beside().await;
+    db.refuse_updates_from(nurse_id, "the disk is full").await;
 
     add_item(&mut nurse, "lost", nurse_id, "Not stored").await;
     add_item(&mut teacher, "kept", teacher_id, "Stored").await;
@@ -142,11 +123,8 @@ async fn an_update_that_cannot_be_stored_is_refused_seen_by_nobody_and_other_roo
 
     // Once the disk takes writes again, the same person's next change goes through,
     // and the refused one is nowhere.
-    sqlx::query("DROP TRIGGER refuse_nurse")
-        .execute(&mut db)
-        .await
-        .unwrap();
-    db.close().await.unwrap();
+    db.accept_updates_again().await;
+    db.close().await;
     let mut nurse_again = app.connect(&conf, nurse_token).await;
     add_item(&mut nurse_again, "after", nurse_id, "Stored after").await;
     parent.wait_until(has_item("after")).await;
@@ -256,11 +234,8 @@ async fn a_refused_update_among_those_waiting_for_a_busy_room_drops_only_itself(
     // room with it. Ben's keystroke, the forged item and Cat's keystroke arrive in
     // that order and wait for the room; once the database is free they are handled
     // together, the forged one refused between the other two.
-    let mut db = database(&app).await;
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    let mut db = app.beside().await;
+    db.hold_writes().await;
     type_into(&mut ann, "item-a", "1").await;
     let pause = Duration::from_millis(100);
     tokio::time::sleep(pause).await;
@@ -270,7 +245,7 @@ async fn a_refused_update_among_those_waiting_for_a_busy_room_drops_only_itself(
     tokio::time::sleep(pause).await;
     type_into(&mut cat, "item-c", "3").await;
     tokio::time::sleep(pause).await;
-    sqlx::query("ROLLBACK").execute(&mut db).await.unwrap();
+    db.release().await;
 
     forger.wait_until(|c| c.refusals.len() == 1).await;
     let done = |c: &SyncClient| {

@@ -5,32 +5,34 @@ use roundtable_server::auth;
 use roundtable_server::storage::now_ms;
 use roundtable_shared::Role;
 use serde_json::json;
-use sqlx::Row as _;
 
 use super::matrix::{self, Who, column};
 use super::{Before, Credential, Mismatches, Scene, World, session_set_by};
-use crate::writer::database;
 
 const HOUR_MS: i64 = 60 * 60 * 1000;
 
 async fn session_expiry(world: &World, session: &str) -> i64 {
-    let mut db = database(&world.app).await;
-    sqlx::query("SELECT expires_at FROM sessions WHERE token_hash = ?")
-        .bind(auth::token_hash(session))
-        .fetch_one(&mut db)
+    world
+        .app
+        .beside()
         .await
-        .unwrap()
-        .get(0)
+        .int(
+            "SELECT expires_at FROM sessions WHERE token_hash = $1",
+            &[auth::token_hash(session).into()],
+        )
+        .await
 }
 
 async fn expire_session(world: &World, session: &str) {
-    let mut db = database(&world.app).await;
-    sqlx::query("UPDATE sessions SET expires_at = ? WHERE token_hash = ?")
-        .bind(now_ms() - 1)
-        .bind(auth::token_hash(session))
-        .execute(&mut db)
+    world
+        .app
+        .beside()
         .await
-        .unwrap();
+        .execute(
+            "UPDATE sessions SET expires_at = $1 WHERE token_hash = $2",
+            &[(now_ms() - 1).into(), auth::token_hash(session).into()],
+        )
+        .await;
 }
 
 /// What goes wrong when `who` reads who they are and the conference, and opens its
@@ -114,13 +116,13 @@ async fn a_join_link_past_its_expiry_opens_nothing_but_its_session_lasts_its_own
     let world = World::new().await;
     let scene = world.scene(Before::OpenScale).await;
     let parent = scene.person(Role::Parent).clone();
-    let mut db = database(&world.app).await;
-    let expires: i64 = sqlx::query("SELECT link_expires_at FROM participants WHERE id = ?")
-        .bind(&parent.id)
-        .fetch_one(&mut db)
-        .await
-        .unwrap()
-        .get(0);
+    let mut db = world.app.beside().await;
+    let expires = db
+        .int(
+            "SELECT link_expires_at FROM participants WHERE id = $1",
+            &[(&parent.id).into()],
+        )
+        .await;
     assert!(
         expires <= now_ms() + 30 * 24 * HOUR_MS,
         "a link lasts 30 days"
@@ -128,12 +130,11 @@ async fn a_join_link_past_its_expiry_opens_nothing_but_its_session_lasts_its_own
     let unexpired = member_reads(&world, &scene, &parent.link()).await;
     assert!(unexpired.is_empty(), "{unexpired:?}");
 
-    sqlx::query("UPDATE participants SET link_expires_at = ? WHERE id = ?")
-        .bind(now_ms() - 1)
-        .bind(&parent.id)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    db.execute(
+        "UPDATE participants SET link_expires_at = $1 WHERE id = $2",
+        &[(now_ms() - 1).into(), (&parent.id).into()],
+    )
+    .await;
     let mut mismatches = Mismatches::default();
     let opened = world
         .send(
@@ -173,19 +174,17 @@ async fn what_is_open_when_a_session_or_link_expires_closes_then() {
     let parent = scene.person(Role::Parent);
     // The session and the link run out a moment from now.
     let soon = now_ms() + 1500;
-    let mut db = database(&world.app).await;
-    sqlx::query("UPDATE sessions SET expires_at = ? WHERE token_hash = ?")
-        .bind(soon)
-        .bind(auth::token_hash(&professional.session))
-        .execute(&mut db)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE participants SET link_expires_at = ? WHERE id = ?")
-        .bind(soon)
-        .bind(&parent.id)
-        .execute(&mut db)
-        .await
-        .unwrap();
+    let mut db = world.app.beside().await;
+    db.execute(
+        "UPDATE sessions SET expires_at = $1 WHERE token_hash = $2",
+        &[soon.into(), auth::token_hash(&professional.session).into()],
+    )
+    .await;
+    db.execute(
+        "UPDATE participants SET link_expires_at = $1 WHERE id = $2",
+        &[soon.into(), (&parent.id).into()],
+    )
+    .await;
 
     let mut by_session = world
         .open_socket(&scene.path("/sync"), &professional.cookie(), &[])

@@ -1,0 +1,61 @@
+-- A review conference names the conference it reviews, so that its safety scales
+-- can be shown beside the scores given then.
+ALTER TABLE conferences ADD COLUMN previous_conference_id TEXT COLLATE "C"
+    REFERENCES conferences (id) ON DELETE SET NULL;
+
+-- Safety scales. The scores stay in `scale_votes`, out of the shared document,
+-- until the chair reveals them.
+CREATE TABLE scales (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    conference_id TEXT COLLATE "C" NOT NULL REFERENCES conferences (id) ON DELETE CASCADE,
+    -- 1 for the conference's first scale, then 2, 3, ...
+    number BIGINT NOT NULL,
+    -- JSON: what is scored ({"kind": "child", "child": ...} and so on).
+    subject TEXT COLLATE "C" NOT NULL,
+    -- Who or what is scored, in words.
+    about TEXT COLLATE "C" NOT NULL,
+    -- JSON: the question and the meaning of 0 and 10, for professionals and the family.
+    wording TEXT COLLATE "C" NOT NULL,
+    -- open | closed | revealed
+    status TEXT COLLATE "C" NOT NULL,
+    opened_at BIGINT NOT NULL,
+    closed_at BIGINT,
+    revealed_at BIGINT,
+    CONSTRAINT scales_number_unique UNIQUE (conference_id, number)
+);
+-- At most one scale of a conference is open at a time.
+CREATE UNIQUE INDEX scales_one_open ON scales (conference_id) WHERE status = 'open';
+
+CREATE TABLE scale_votes (
+    -- The order people first scored in (SQLite's rowid): changing a score keeps it.
+    rowid BIGINT GENERATED ALWAYS AS IDENTITY,
+    scale_id TEXT COLLATE "C" NOT NULL REFERENCES scales (id) ON DELETE CASCADE,
+    participant_id TEXT COLLATE "C" NOT NULL REFERENCES participants (id) ON DELETE CASCADE,
+    score BIGINT NOT NULL CHECK (score BETWEEN 0 AND 10),
+    reason TEXT COLLATE "C",
+    -- The chair's participant id when the chair entered the score on someone's behalf.
+    entered_by TEXT COLLATE "C" REFERENCES participants (id) ON DELETE SET NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (scale_id, participant_id)
+);
+
+-- What was done in a conference, by whom and when. Rows are only ever added; they
+-- go only when the whole conference is deleted.
+CREATE TABLE audit_events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    conference_id TEXT COLLATE "C" NOT NULL REFERENCES conferences (id) ON DELETE CASCADE,
+    at BIGINT NOT NULL,
+    -- The participant who did it (the chair is a participant too).
+    actor TEXT COLLATE "C",
+    action TEXT COLLATE "C" NOT NULL,
+    -- JSON: what exactly, e.g. which scale and which score.
+    detail TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX audit_events_by_conference ON audit_events (conference_id, id);
+CREATE FUNCTION audit_events_are_never_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit events are never changed';
+END;
+$$;
+CREATE TRIGGER audit_events_are_never_changed BEFORE UPDATE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_are_never_changed();
