@@ -9,6 +9,10 @@ cd "$root"
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 started=$SECONDS
 say() { printf '==> %s\n' "$*" >&2; }
+# Where cargo puts the binaries the browser tests and the load generator run:
+# target/ unless CARGO_TARGET_DIR or a cargo config says otherwise.
+bin_dir="$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug"
 
 as_root() {
     if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi
@@ -54,14 +58,14 @@ if [[ ! -x /usr/bin/chromium ]]; then
 fi
 cargo build -p roundtable-server --bin roundtable
 (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
-(cd e2e && ROUNDTABLE_BIN="$root/target/debug/roundtable" npm test)
+(cd e2e && ROUNDTABLE_BIN="$bin_dir/roundtable" npm test)
 
 say "load generator: lints and a few seconds against the real server"
 # Not a benchmark: it fails if the generator is wrong or an edit does not reach
 # every other client.
 cargo clippy -p roundtable-loadgen --all-targets -- -D warnings
 cargo build -p roundtable-loadgen
-bash bench/smoke.sh "$root/target/debug"
+bash bench/smoke.sh "$bin_dir"
 
 say "fuzzing"
 bash scripts/fuzz.sh "$([[ -n "$long" ]] && echo 600 || echo 20)"
