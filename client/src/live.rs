@@ -5,40 +5,37 @@
 //! what it needs to show: whether we are connected, whether our own changes are
 //! saved, who is here and what they are editing.
 //!
-//! Our own changes are kept until the server confirms it has stored them
-//! (Roundtable's "saved?" message, see `roundtable_shared::protocol`): in memory,
-//! and in the browser's local storage so that a reload or a closed laptop does
-//! not lose them. Only changes not yet confirmed are kept there, and they are
-//! removed as soon as the server has them.
+//! The protocol itself is `roundtable_shared::session`: the copy, our changes kept
+//! until the server confirms it has stored them (Roundtable's "saved?" message),
+//! what a refusal does and when to connect again. This module gives it a WebSocket
+//! and timers, and turns what it says into the page's signals. It also keeps the
+//! changes not yet confirmed in the browser's local storage, so that a reload or a
+//! closed laptop does not lose them, and removes them as soon as the server has
+//! them; and it publishes and follows presence.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::time::Duration;
 
 use leptos::prelude::*;
-use roundtable_shared::protocol;
+pub use roundtable_shared::session::Saving;
+use roundtable_shared::session::{Config, Output, Session, Stop};
 use wasm_bindgen::{JsCast, prelude::*};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+use yrs::sync::Message;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
-use yrs::sync::{Message, SyncMessage};
-use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, OffsetKind, Options, ReadTxn, Transact, TransactionMut, Update};
+use yrs::{OffsetKind, Transact, TransactionMut};
 
-/// The close code the server uses when someone has been removed from the
-/// conference.
-const CLOSE_REMOVED: u16 = 4403;
-/// The close code the server uses when the session or link a connection was opened
-/// with has ended.
-const CLOSE_SESSION_ENDED: u16 = 4401;
-/// The first wait before connecting again, in milliseconds; it doubles after
-/// every failed attempt, up to [`MAX_RETRY_MS`].
-const FIRST_RETRY_MS: u32 = 1_000;
-const MAX_RETRY_MS: u32 = 30_000;
-/// How many times in a row a refusal of a change because the server lacks what it
-/// builds on is answered by connecting again (which sends the server everything of
-/// ours it lacks) before we conclude that our own copy lacks it.
-const MAX_INCOMPLETE_RESYNCS: u32 = 3;
+/// How the session makes its copies and how long it waits: text positions count
+/// UTF-16 units, as the browser's text fields do; the first wait before connecting
+/// again is a second, doubling after every failed attempt up to thirty.
+const SESSION: Config = Config {
+    offset_kind: OffsetKind::Utf16,
+    first_wait: Duration::from_secs(1),
+    longest_wait: Duration::from_secs(30),
+};
 
 /// The state of the connection to the server, as the page tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,39 +69,18 @@ impl Connection {
     }
 }
 
-/// Whether our own changes are stored on the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Saving {
-    /// Nothing of ours is waiting: everything we changed is stored.
-    AllSaved,
-    /// Sent, and waiting for the server to confirm.
-    Sending,
-    /// Not connected: kept on this device until we are.
-    NotYet,
-    /// The server could not store a change; it is kept here and sent again.
-    Retrying,
-}
-
-impl Saving {
-    pub fn words(self) -> &'static str {
-        match self {
-            Self::AllSaved => "All changes saved",
-            Self::Sending => "Saving…",
-            Self::NotYet => {
-                "Not saved yet: your changes are kept on this device and will be sent when you are connected again"
-            }
-            Self::Retrying => {
-                "The server could not save your last change. It is kept on this device and will be sent again."
-            }
+/// What the page says of whether our own changes are stored on the server.
+pub fn saving_words(saving: Saving) -> &'static str {
+    match saving {
+        Saving::AllSaved => "All changes saved",
+        Saving::Sending => "Saving…",
+        Saving::NotYet => {
+            "Not saved yet: your changes are kept on this device and will be sent when you are connected again"
+        }
+        Saving::Retrying => {
+            "The server could not save your last change. It is kept on this device and will be sent again."
         }
     }
-}
-
-/// How long to wait before the next attempt, after `failures` failed ones.
-pub fn retry_delay_ms(failures: u32) -> u32 {
-    FIRST_RETRY_MS
-        .saturating_mul(1u32 << failures.min(15))
-        .min(MAX_RETRY_MS)
 }
 
 /// Someone present, from their awareness state.
@@ -181,43 +157,17 @@ struct Setters {
     refused: WriteSignal<Option<String>>,
 }
 
-/// A change of ours the server has not confirmed yet.
-struct Unsaved {
-    /// Our own count of changes, which the "saved?" question carries.
-    number: u32,
-    update: Vec<u8>,
-}
-
 struct State {
     url: String,
     /// Where unsaved changes are kept across reloads; `None` for people who
     /// cannot change the document.
     storage_key: Option<String>,
-    doc: Doc,
-    /// After a refusal: a new copy being filled with the server's whole document. The
-    /// board goes on showing `doc` until it has arrived, then shows this instead.
-    fresh: Option<Doc>,
+    /// The local copy, our unconfirmed changes and what the protocol does next.
+    session: Session,
     socket: Option<WebSocket>,
     /// Keeps the socket's event handlers alive while the socket is in use.
     handlers: Vec<Closure<dyn FnMut(JsValue)>>,
-    /// True once the server's whole document has arrived on this connection.
-    in_step: bool,
-    failures: u32,
-    /// Connections made again, since the server last confirmed a change, because it
-    /// refused one that builds on changes it did not have.
-    incomplete_resyncs: u32,
-    /// True once, on this connection, our copy was replaced by the server's after a
-    /// refusal: changes sent before that were made on the old copy, and a refusal of
-    /// one of them for building on what the server lacks is about a change already
-    /// dropped.
-    replaced_here: bool,
     retry_timer: Option<i32>,
-    /// No more connecting: removed, or the session ended.
-    stopped: bool,
-    unsaved: Vec<Unsaved>,
-    /// Unsaved changes read back after a reload, sent once we are in step.
-    restored: Option<Vec<u8>>,
-    next_number: u32,
     /// How many times the document has changed, for [`LiveSignals::version`].
     version: u64,
     /// What [`LiveSignals::saving`] says now.
@@ -252,19 +202,14 @@ fn sync_url(conference_id: &str) -> String {
     format!("{scheme}://{host}/api/conferences/{conference_id}/sync")
 }
 
-/// A document whose text positions count UTF-16 units, as the browser's text
-/// fields do.
-pub fn new_doc() -> Doc {
-    Doc::with_options(Options {
-        offset_kind: OffsetKind::Utf16,
-        ..roundtable_shared::doc::document_options()
-    })
-}
-
-fn send(socket: &WebSocket, message: &Message) {
-    if socket.send_with_u8_array(&message.encode_v1()).is_err() {
+fn send(socket: &WebSocket, frame: &[u8]) {
+    if socket.send_with_u8_array(frame).is_err() {
         web_sys::console::warn_1(&"Roundtable: could not send a message".into());
     }
+}
+
+fn warn(what: &str) {
+    web_sys::console::warn_1(&format!("Roundtable: {what}").into());
 }
 
 fn local_storage() -> Option<web_sys::Storage> {
@@ -295,34 +240,29 @@ impl Live {
         } else {
             Connection::Offline
         });
-        let (saving, set_saving) = signal(Saving::AllSaved);
-        let (version, set_version) = signal(0u64);
-        let (people, set_people) = signal(Vec::<Person>::new());
-        let (refused, set_refused) = signal(None::<String>);
+        let mut session = Session::new(SESSION);
         let storage_key =
             writes.then(|| format!("roundtable.unsaved.{conference_id}.{participant_id}"));
         let restored = storage_key.as_deref().and_then(|key| {
             let text = local_storage()?.get_item(key).ok().flatten()?;
             from_base64(&text)
         });
+        if let Some(update) = restored {
+            session.restore(update);
+        }
+        let (saving, set_saving) = signal(session.saving());
+        let (version, set_version) = signal(0u64);
+        let (people, set_people) = signal(Vec::<Person>::new());
+        let (refused, set_refused) = signal(None::<String>);
         let state = State {
             url: sync_url(conference_id),
             storage_key,
-            doc: new_doc(),
+            saving_now: session.saving(),
+            session,
             socket: None,
             handlers: Vec::new(),
-            in_step: false,
-            fresh: None,
-            failures: 0,
-            incomplete_resyncs: 0,
-            replaced_here: false,
             retry_timer: None,
-            stopped: false,
-            unsaved: Vec::new(),
-            restored,
-            next_number: 1,
             version: 0,
-            saving_now: Saving::AllSaved,
             awareness_clock: 0,
             editing: None,
             present: HashMap::new(),
@@ -334,10 +274,6 @@ impl Live {
                 refused: set_refused,
             },
         };
-        let mut state = state;
-        if state.restored.is_some() {
-            state.set_saving(Saving::NotYet);
-        }
         let live = Live {
             state: Rc::new(RefCell::new(state)),
             signals: LiveSignals {
@@ -360,7 +296,7 @@ impl Live {
     /// Reads the local copy of the document.
     pub fn read<R>(&self, f: impl FnOnce(&yrs::Transaction) -> R) -> R {
         let state = self.state.borrow();
-        let txn = state.doc.transact();
+        let txn = state.session.doc().transact();
         f(&txn)
     }
 
@@ -369,33 +305,12 @@ impl Live {
     pub fn edit(&self, f: impl FnOnce(&mut TransactionMut)) {
         {
             let mut state = self.state.borrow_mut();
-            let update = {
-                let mut txn = state.doc.transact_mut();
-                f(&mut txn);
-                txn.encode_update_v1()
-            };
-            // An empty transaction encodes to two zero bytes: nothing to send.
-            if update.len() <= 2 {
+            if state.session.edit(f).is_none() {
                 return;
             }
             state.set.refused.set(None);
-            let number = state.next_number;
-            state.next_number = state.next_number.wrapping_add(1);
-            state.unsaved.push(Unsaved { number, update });
-            state.keep_unsaved();
-            if state.in_step {
-                if let Some(socket) = state.socket.clone() {
-                    let update = state.unsaved.last().map(|u| u.update.clone());
-                    if let Some(update) = update {
-                        send(&socket, &Message::Sync(SyncMessage::Update(update)));
-                    }
-                    ask_saved(&state, &socket);
-                }
-                state.set_saving(Saving::Sending);
-            } else {
-                state.set_saving(Saving::NotYet);
-            }
         }
+        self.drive();
         self.changed();
     }
 
@@ -415,17 +330,64 @@ impl Live {
         state.set.version.set(state.version);
     }
 
+    /// Does what the session asks, until it asks nothing more.
+    fn drive(&self) {
+        loop {
+            let Some(output) = self.state.borrow_mut().session.poll_output() else {
+                break;
+            };
+            match output {
+                Output::Send(frame) => {
+                    if let Some(socket) = &self.state.borrow().socket {
+                        send(socket, &frame);
+                    }
+                }
+                Output::InStep { .. } => {
+                    let state = self.state.borrow();
+                    state.set.connection.set(Connection::Connected);
+                }
+                Output::Changed | Output::Replaced => self.changed(),
+                Output::Refused(reason) => {
+                    warn(&format!("the server refused a change: {reason}"));
+                    self.state.borrow().set.refused.set(Some(reason));
+                }
+                Output::Saved { .. } => {}
+                Output::Reconnect(_) => self.drop_connection(),
+                Output::ConnectAfter(wait) => self.retry_later(wait),
+                Output::Stopped(why) => {
+                    let state = self.state.borrow();
+                    state.set.connection.set(match why {
+                        // What is not saved yet stays on this device, and is sent once
+                        // this person has signed in (or opened their link) again.
+                        Stop::SessionEnded => Connection::SessionEnded,
+                        Stop::Removed => Connection::Removed,
+                    });
+                }
+                Output::Presence(update) => self.presence(update),
+                Output::UnconfirmedChanged => self.state.borrow().keep_unsaved(),
+                Output::Unreadable(what) => warn(&what.to_string()),
+            }
+        }
+        let mut state = self.state.borrow_mut();
+        let saving = state.session.saving();
+        if saving != state.saving_now {
+            state.saving_now = saving;
+            state.set.saving.set(saving);
+        }
+    }
+
     fn open(&self) {
         let mut state = self.state.borrow_mut();
-        if state.stopped || state.socket.is_some() {
+        if state.session.stopped().is_some() || state.socket.is_some() {
             return;
         }
         if let Some(timer) = state.retry_timer.take() {
             window().clear_timeout_with_handle(timer);
         }
         let Ok(socket) = WebSocket::new(&state.url) else {
+            state.session.connection_closed(1006);
             drop(state);
-            self.retry_later();
+            self.drive();
             return;
         };
         socket.set_binary_type(BinaryType::Arraybuffer);
@@ -458,248 +420,38 @@ impl Live {
     }
 
     fn opened(&self) {
-        let mut state = self.state.borrow_mut();
-        let Some(socket) = state.socket.clone() else {
-            return;
-        };
-        let state_vector = state.doc.transact().state_vector();
-        send(
-            &socket,
-            &Message::Sync(SyncMessage::SyncStep1(state_vector)),
-        );
-        announce(&mut state);
+        {
+            let mut state = self.state.borrow_mut();
+            if state.socket.is_none() {
+                return;
+            }
+            state.session.connection_opened();
+        }
+        self.drive();
+        announce(&mut self.state.borrow_mut());
     }
 
     fn received(&self, bytes: &[u8]) {
-        let Ok(message) = Message::decode_v1(bytes) else {
-            web_sys::console::warn_1(
-                &"Roundtable: a message from the server was not understood".into(),
-            );
-            return;
-        };
-        match message {
-            Message::Sync(SyncMessage::SyncStep1(their_state)) => {
-                // The server asks for what it lacks: our unsaved changes among them.
-                // (After a refusal, nothing of our old copy is to be sent again.)
-                let state = self.state.borrow();
-                let ours = state.fresh.as_ref().unwrap_or(&state.doc);
-                let update = ours.transact().encode_state_as_update_v1(&their_state);
-                if let Some(socket) = &state.socket {
-                    send(socket, &Message::Sync(SyncMessage::SyncStep2(update)));
-                }
-            }
-            Message::Sync(SyncMessage::SyncStep2(update)) => {
-                let fresh = self.state.borrow_mut().fresh.take();
-                if let Some(fresh) = fresh {
-                    // The whole document, asked for after a refusal: it takes the place
-                    // of our copy, which holds the refused change.
-                    let applied = Update::decode_v1(&update)
-                        .map_err(|_| ())
-                        .and_then(|u| fresh.transact_mut().apply_update(u).map_err(|_| ()));
-                    if applied.is_err() {
-                        web_sys::console::warn_1(
-                            &"Roundtable: the server's document could not be applied".into(),
-                        );
-                    }
-                    {
-                        let mut state = self.state.borrow_mut();
-                        state.doc = fresh;
-                        // Changes made on the old copy while this was on its way go
-                        // with it: sent again they would only be refused, as built on
-                        // what the server refused.
-                        state.unsaved.clear();
-                        state.keep_unsaved();
-                        state.set_saving(Saving::AllSaved);
-                        state.replaced_here = true;
-                    }
-                    self.changed();
-                    return;
-                }
-                self.apply(&update);
-                // The server's SyncStep2 holds the whole document: we are in step.
-                self.in_step();
-            }
-            Message::Sync(SyncMessage::Update(update)) => self.apply(&update),
-            Message::Awareness(update) => {
-                let mut state = self.state.borrow_mut();
-                for (client, entry) in update.clients {
-                    let client = client.get();
-                    let newer = state
-                        .present
-                        .get(&client)
-                        .is_none_or(|(clock, _)| entry.clock >= *clock);
-                    if newer {
-                        state
-                            .present
-                            .insert(client, (entry.clock, Person::from_state(&entry.json)));
-                    }
-                }
-                let everyone = people(state.present.values().filter_map(|(_, p)| p.clone()));
-                state.set.people.set(everyone);
-            }
-            Message::Auth(reason) => self.refused(reason.unwrap_or_default()),
-            Message::Custom(protocol::SAVED, data) => {
-                if let Some(number) = protocol::decode_saved(&data) {
-                    self.saved(number);
-                }
-            }
-            _ => {}
-        }
+        self.state.borrow_mut().session.received(bytes);
+        self.drive();
     }
 
-    fn apply(&self, update: &[u8]) {
-        {
-            let state = self.state.borrow();
-            let applied = Update::decode_v1(update)
-                .map_err(|_| ())
-                .and_then(|u| state.doc.transact_mut().apply_update(u).map_err(|_| ()));
-            if applied.is_err() {
-                web_sys::console::warn_1(&"Roundtable: an update could not be applied".into());
-            }
-        }
-        self.changed();
-    }
-
-    fn in_step(&self) {
-        let restored = {
-            let mut state = self.state.borrow_mut();
-            state.in_step = true;
-            state.set.connection.set(Connection::Connected);
-            state.restored.take()
-        };
-        // Changes kept from before a reload go on top of the server's document.
-        if let Some(update) = restored {
-            let applied = Update::decode_v1(&update).map_err(|_| ()).and_then(|u| {
-                let state = self.state.borrow();
-                let mut txn = state.doc.transact_mut();
-                txn.apply_update(u).map_err(|_| ())
-            });
-            let mut state = self.state.borrow_mut();
-            if applied.is_ok() {
-                let number = state.next_number;
-                state.next_number = state.next_number.wrapping_add(1);
-                state.unsaved.push(Unsaved { number, update });
-            } else {
-                state.unsaved.clear();
-                state.keep_unsaved();
-            }
-            drop(state);
-            self.changed();
-        }
+    fn presence(&self, update: AwarenessUpdate) {
         let mut state = self.state.borrow_mut();
-        if state.unsaved.is_empty() {
-            state.failures = 0;
-            state.set_saving(Saving::AllSaved);
-        } else if let Some(socket) = state.socket.clone() {
-            // Send everything not yet confirmed, whatever our SyncStep2 carried: the
-            // server ignores what it already has.
-            let updates: Vec<&[u8]> = state.unsaved.iter().map(|u| u.update.as_slice()).collect();
-            match yrs::merge_updates_v1(&updates) {
-                Ok(merged) => send(&socket, &Message::Sync(SyncMessage::Update(merged))),
-                // Updates that will not merge are still sent, one by one.
-                Err(_) => {
-                    for update in updates {
-                        send(
-                            &socket,
-                            &Message::Sync(SyncMessage::Update(update.to_vec())),
-                        );
-                    }
-                }
-            }
-            ask_saved(&state, &socket);
-            state.set_saving(Saving::Sending);
-        }
-    }
-
-    fn saved(&self, number: u32) {
-        let mut state = self.state.borrow_mut();
-        state.failures = 0;
-        state.incomplete_resyncs = 0;
-        // Numbers only go up (wrapping after four thousand million changes).
-        state
-            .unsaved
-            .retain(|u| u.number.wrapping_sub(number) as i32 > 0);
-        state.keep_unsaved();
-        if state.unsaved.is_empty() {
-            state.set_saving(Saving::AllSaved);
-        }
-    }
-
-    fn refused(&self, reason: String) {
-        if reason == protocol::NOT_SAVED {
-            // Not wrong, just not stored: keep it, and send it again by connecting
-            // again a little later (the server asks for what it lacks). Nothing more
-            // is read from this connection: later refusals on it would only be of
-            // changes that built on this one.
-            self.state.borrow_mut().set_saving(Saving::Retrying);
-            self.drop_connection();
-            return;
-        }
-        let incomplete = reason == protocol::INCOMPLETE;
-        {
-            let mut state = self.state.borrow_mut();
-            if incomplete && state.replaced_here {
-                // Of a change made on the copy we replaced: it went with that copy.
-                // Changes made on the server's copy build only on what it has.
-                return;
-            }
-            if incomplete
-                && state.fresh.is_none()
-                && state.incomplete_resyncs < MAX_INCOMPLETE_RESYNCS
-            {
-                // The server lacks what our change builds on (an edit sent as a
-                // connection opened, before the sync delivered what it builds on). The
-                // change is not wrong: keep our copy and everything unsaved, and
-                // connect again. The new connection's greeting carries the server's
-                // state vector, and our answer to it, made from our whole copy, holds
-                // everything of ours it lacks in one complete update, which the server
-                // reads before anything else we send; then the unsaved changes are
-                // sent and confirmed as after any reconnect. Sending on this
-                // connection instead would mean sending the whole document (only the
-                // greeting says what the server has), which may be larger than a
-                // message may be, and every change we sent after this one builds on
-                // it and is being refused too: nothing more is read from it.
-                state.incomplete_resyncs += 1;
-                state.set_saving(Saving::NotYet);
-                drop(state);
-                self.drop_connection();
-                return;
+        for (client, entry) in update.clients {
+            let client = client.get();
+            let newer = state
+                .present
+                .get(&client)
+                .is_none_or(|(clock, _)| entry.clock >= *clock);
+            if newer {
+                state
+                    .present
+                    .insert(client, (entry.clock, Person::from_state(&entry.json)));
             }
         }
-        web_sys::console::warn_1(
-            &format!("Roundtable: the server refused a change: {reason}").into(),
-        );
-        // A refused change stays in our copy and every later change would build on
-        // it: start again from the server's copy. The server's document was not
-        // changed by the refusal, so it is asked for on this connection, and the board
-        // shows what it showed until it is here. (A "depends" refusal gets here only
-        // when connecting again did not help, so our copy itself lacks what the change
-        // builds on, or while we are already starting again after a refusal, when it
-        // is of a change that built on the refused one.)
-        let mut state = self.state.borrow_mut();
-        state.unsaved.clear();
-        state.restored = None;
-        state.incomplete_resyncs = 0;
-        state.keep_unsaved();
-        if !(incomplete && state.fresh.is_some()) {
-            state.set.refused.set(Some(reason));
-        }
-        state.set_saving(Saving::AllSaved);
-        match state.socket.clone() {
-            Some(socket) if state.in_step => {
-                if state.fresh.is_none() {
-                    state.fresh = Some(new_doc());
-                    let everything = yrs::StateVector::default();
-                    send(&socket, &Message::Sync(SyncMessage::SyncStep1(everything)));
-                }
-            }
-            _ => {
-                state.doc = new_doc();
-                drop(state);
-                self.changed();
-                self.drop_connection();
-            }
-        }
+        let everyone = people(state.present.values().filter_map(|(_, p)| p.clone()));
+        state.set.people.set(everyone);
     }
 
     /// Closes the connection from our side, reading nothing more from it, and
@@ -723,49 +475,19 @@ impl Live {
                 socket.set_onmessage(None);
                 socket.set_onclose(None);
             }
-            state.in_step = false;
-            state.replaced_here = false;
-            // A copy asked for after a refusal is filled by the next connection's
-            // greeting instead: our copy holds the refused change.
-            if let Some(fresh) = state.fresh.take() {
-                state.doc = fresh;
-            }
             // Who was here is no longer known.
             state.present.clear();
             state.set.people.set(Vec::new());
-            if !state.unsaved.is_empty() && state.saving_now == Saving::Sending {
-                state.set_saving(Saving::NotYet);
-            }
-            if code == CLOSE_SESSION_ENDED {
-                // What is not saved yet stays on this device, and is sent once this
-                // person has signed in (or opened their link) again.
-                state.stopped = true;
-                state.set.connection.set(Connection::SessionEnded);
-                return;
-            }
-            if code == CLOSE_REMOVED {
-                state.stopped = true;
-                // Someone removed must not keep seeing the board, nor keep it here.
-                state.doc = new_doc();
-                state.unsaved.clear();
-                state.restored = None;
-                state.keep_unsaved();
-                state.set.connection.set(Connection::Removed);
-                drop(state);
-                self.changed();
-                return;
-            }
+            state.session.connection_closed(code);
         }
-        self.retry_later();
+        self.drive();
     }
 
-    fn retry_later(&self) {
+    fn retry_later(&self, wait: Duration) {
         let mut state = self.state.borrow_mut();
-        if state.stopped || state.retry_timer.is_some() {
+        if state.retry_timer.is_some() {
             return;
         }
-        let delay = retry_delay_ms(state.failures);
-        state.failures = state.failures.saturating_add(1);
         state.set.connection.set(if online() {
             Connection::Reconnecting
         } else {
@@ -778,11 +500,9 @@ impl Live {
                 live.open();
             })
         };
+        let wait_ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX);
         state.retry_timer = window()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(
-                again.unchecked_ref(),
-                delay as i32,
-            )
+            .set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), wait_ms)
             .ok();
     }
 
@@ -792,7 +512,7 @@ impl Live {
             let live = self.clone();
             Closure::<dyn FnMut(JsValue)>::new(move |_| {
                 let state = live.state.borrow();
-                if !state.stopped {
+                if state.session.stopped().is_none() {
                     state.set.connection.set(Connection::Offline);
                 }
             })
@@ -802,10 +522,10 @@ impl Live {
             Closure::<dyn FnMut(JsValue)>::new(move |_| {
                 let open = {
                     let mut state = live.state.borrow_mut();
-                    if state.stopped {
+                    if state.session.stopped().is_some() {
                         return;
                     }
-                    state.failures = 0;
+                    state.session.network_returned();
                     let open = state
                         .socket
                         .as_ref()
@@ -834,11 +554,6 @@ impl Live {
 }
 
 impl State {
-    fn set_saving(&mut self, saving: Saving) {
-        self.saving_now = saving;
-        self.set.saving.set(saving);
-    }
-
     /// Mirrors the unsaved changes into local storage, or clears it.
     fn keep_unsaved(&self) {
         let Some(key) = &self.storage_key else {
@@ -847,31 +562,18 @@ impl State {
         let Some(storage) = local_storage() else {
             return;
         };
-        let updates: Vec<&[u8]> = self.unsaved.iter().map(|u| u.update.as_slice()).collect();
-        let merged = match updates.as_slice() {
-            [] => None,
-            [one] => Some(one.to_vec()),
-            many => yrs::merge_updates_v1(many).ok(),
-        };
-        let kept = match merged.as_deref().and_then(to_base64) {
+        let kept = match self
+            .session
+            .unconfirmed_update()
+            .as_deref()
+            .and_then(to_base64)
+        {
             Some(text) => storage.set_item(key, &text),
             None => storage.remove_item(key),
         };
         if kept.is_err() {
-            web_sys::console::warn_1(
-                &"Roundtable: could not keep unsaved changes on this device".into(),
-            );
+            warn("could not keep unsaved changes on this device");
         }
-    }
-}
-
-/// Asks the server to confirm everything we have sent so far.
-fn ask_saved(state: &State, socket: &WebSocket) {
-    if let Some(last) = state.unsaved.last() {
-        send(
-            socket,
-            &Message::Custom(protocol::SAVED, protocol::encode_saved(last.number)),
-        );
     }
 }
 
@@ -893,24 +595,14 @@ fn announce(state: &mut State) {
         json: json.into(),
     };
     let update = AwarenessUpdate {
-        clients: HashMap::from([(state.doc.client_id(), entry)]),
+        clients: HashMap::from([(state.session.client_id(), entry)]),
     };
-    send(&socket, &Message::Awareness(update));
+    send(&socket, &Message::Awareness(update).encode_v1());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retries_wait_one_second_then_double_up_to_thirty() {
-        let waits: Vec<u32> = (0..8).map(retry_delay_ms).collect();
-        assert_eq!(
-            waits,
-            [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]
-        );
-        assert_eq!(retry_delay_ms(u32::MAX), 30_000);
-    }
 
     #[test]
     fn a_state_without_a_user_is_nobody() {

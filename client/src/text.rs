@@ -5,7 +5,7 @@
 //! it would throw away whatever someone else typed in the meantime, so we send
 //! only the part that differs: the characters between the common beginning and
 //! the common end of the old and new values. Positions count UTF-16 units, as
-//! the browser's text fields (and a document made with `live::new_doc`) do.
+//! the browser's text fields (and the documents `live.rs` makes) do.
 
 /// Replace `delete` units at `at` with `insert`.
 #[derive(Debug, Clone, PartialEq, Eq)]

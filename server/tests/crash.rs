@@ -266,9 +266,9 @@ impl Run {
                         format!(
                             "{} (client {}): connected {}, in step {}, unconfirmed {}, refusals {:?}",
                             t.person.letter,
-                            r.doc.client_id(),
-                            r.connected,
-                            r.in_step,
+                            r.doc().client_id(),
+                            r.connected(),
+                            r.in_step(),
                             r.unsaved(),
                             r.refusals
                         )
@@ -307,7 +307,7 @@ impl Run {
         self.totals.kills += 1;
         // Once a client sees its connection end, it has read everything the dead
         // server sent it.
-        self.wait_for_all("disconnected", |r| !r.connected).await;
+        self.wait_for_all("disconnected", |r| !r.connected()).await;
         let stored = self.stored().await;
         let snapshot = stored.transact().snapshot();
         let must_hold = std::mem::take(&mut self.must_hold);
@@ -354,13 +354,13 @@ impl Run {
     /// Waits for the clients to reconnect by themselves, stops the typing, and checks
     /// that every client and the store hold the same document with every word typed.
     async fn converge(&mut self) {
-        self.wait_for_all("reconnected", |r| r.in_step).await;
+        self.wait_for_all("reconnected", |r| r.in_step()).await;
         // Once `set_mode` returns, that typist types nothing more: every change it made
         // is among its unconfirmed ones until the server confirms it.
         for typist in &self.typists {
             typist.set_mode(Mode::Paused);
         }
-        self.wait_for_all("confirmed as saved", |r| r.in_step && r.unsaved() == 0)
+        self.wait_for_all("confirmed as saved", |r| r.in_step() && r.unsaved() == 0)
             .await;
         self.assert_no_refusals();
         // Everything anyone typed is confirmed, so stored; what is still on its way is
@@ -377,7 +377,7 @@ impl Run {
         };
         let caught_up = self
             .wait_until("caught up with the store", |r| {
-                r.doc.transact().state_vector() == snapshot.state_map
+                r.doc().transact().state_vector() == snapshot.state_map
             })
             .await;
         if let Err(failure) = caught_up {
@@ -392,8 +392,8 @@ impl Run {
                     format!(
                         "{}: against the store read once all was confirmed: {}; against the store now: {}",
                         t.person.letter,
-                        store::difference(&snapshot, &r.doc),
-                        store::difference(&now, &r.doc)
+                        store::difference(&snapshot, r.doc()),
+                        store::difference(&now, r.doc())
                     )
                 })
                 .collect();
@@ -401,7 +401,7 @@ impl Run {
         }
         for typist in &self.typists {
             let replica = typist.replica();
-            let txn = replica.doc.transact();
+            let txn = replica.doc().transact();
             assert!(
                 txn.snapshot() == snapshot,
                 "{} holds other deletions than the store (seed {})",

@@ -18,6 +18,8 @@
 //! - the decision for each child, attendance and quorum, the next meetings and the
 //!   conference's closing, as the document records them ([`record`]);
 //! - the safety scale's subjects, words, life and summary ([`scale`]);
+//! - one client's side of the sync, without IO: the local copy, the changes the server
+//!   has not confirmed, and what to send or do next ([`session`]);
 //! - a check of a sync message's declared counts and nesting before yrs reads it
 //!   ([`wire`]);
 //! - bank holidays of England and Wales, working days, and the dates by which the
@@ -66,6 +68,7 @@ pub mod plan;
 pub mod protocol;
 pub mod record;
 pub mod scale;
+pub mod session;
 pub mod wire;
 
 pub use model::*;

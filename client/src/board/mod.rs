@@ -17,7 +17,7 @@ use roundtable_shared::model::Role;
 use roundtable_shared::permissions;
 
 use crate::api::{self, ApiError};
-use crate::live::{Connection, Live};
+use crate::live::{Connection, Live, saving_words};
 use crate::set_page_title;
 use context::{BoardContext, new_item_id, short};
 use read::Snapshot;
@@ -161,7 +161,7 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
                     .then(|| {
                         view! {
                             <p role="status" aria-live="polite" class="saving">
-                                {move || signals.saving.get().words()}
+                                {move || saving_words(signals.saving.get())}
                             </p>
                         }
                     })}

@@ -1,13 +1,9 @@
-//! Someone typing on the board through a connection that outlives the server, made
-//! as the browser's `client/src/live.rs` makes it:
-//!
-//! - every change of ours is kept until the server answers a "saved?" message sent
-//!   after it;
-//! - when the connection ends, we go on typing into our own copy and connect again
-//!   after a wait that doubles after every failed attempt;
-//! - on connecting we send our state vector (SyncStep1), answer the server's with what
-//!   it lacks (SyncStep2), and once the server's whole document has arrived, send
-//!   again, merged, every change it has not confirmed, and ask "saved?".
+//! Someone typing on the board through a connection that outlives the server, driving
+//! the same client session as the browser's `client/src/live.rs`
+//! (`roundtable_shared::session`): every change is kept until the server confirms it,
+//! typing goes on into our own copy while the connection is down, and connecting again
+//! (after a wait that doubles after every failed attempt) sends the server what it
+//! lacks.
 //!
 //! Everything the server sends us is recorded, so the test can look for it in the
 //! database after killing the server.
@@ -21,7 +17,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use roundtable_shared::ParticipantId;
 use roundtable_shared::doc::{Board, NewItem};
-use roundtable_shared::protocol;
+use roundtable_shared::session::{Config, Output, Reconnect, Session};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -30,16 +26,19 @@ use yrs::sync::awareness::AwarenessUpdateEntry;
 use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, GetString, ReadTxn, Text, Transact, Update};
+use yrs::{Doc, GetString, OffsetKind, Text};
 
 /// The item every minute-taker types into at once.
 pub const SHARED_ITEM: &str = "shared";
 
-/// The first wait before connecting again; it doubles after every failed attempt, up
-/// to [`MAX_RETRY`]. The browser waits 1 s, doubling up to 30 s: the same shape,
-/// shortened so that a cycle of the test takes a second or two.
-const FIRST_RETRY: Duration = Duration::from_millis(50);
-const MAX_RETRY: Duration = Duration::from_millis(800);
+/// The browser waits 1 s before connecting again, doubling up to 30 s: the same
+/// shape, shortened so that a cycle of the test takes a second or two. Text positions
+/// count bytes, as in documents made with `doc::new_document`.
+const SESSION: Config = Config {
+    offset_kind: OffsetKind::Bytes,
+    first_wait: Duration::from_millis(50),
+    longest_wait: Duration::from_millis(800),
+};
 /// How long one attempt to connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -69,20 +68,9 @@ pub struct Person {
     pub creates_shared: bool,
 }
 
-/// A change of ours the server has not confirmed yet.
-struct Unsaved {
-    number: u32,
-    update: Vec<u8>,
-}
-
 /// A typist's copy of the document and what happened to it, as the test reads it.
 pub struct Replica {
-    pub doc: Doc,
-    pub connected: bool,
-    /// True once the server's whole document has arrived on this connection.
-    pub in_step: bool,
-    unsaved: Vec<Unsaved>,
-    next_number: u32,
+    session: Session,
     /// Updates received from the server (relayed ones, and its whole document on each
     /// connection), since the test last took them.
     pub received: Vec<Vec<u8>>,
@@ -105,10 +93,58 @@ pub struct Replica {
     pub resent: usize,
 }
 
+/// What the session asked the connection to do.
+#[derive(Default)]
+struct Asked {
+    send: Vec<Vec<u8>>,
+    reconnect: bool,
+    wait: Option<Duration>,
+}
+
 impl Replica {
+    pub fn doc(&self) -> &Doc {
+        self.session.doc()
+    }
+
+    pub fn connected(&self) -> bool {
+        self.session.connected()
+    }
+
+    /// True once the server's whole document has arrived on this connection.
+    pub fn in_step(&self) -> bool {
+        self.session.in_step()
+    }
+
     /// How many of our changes the server has not confirmed.
     pub fn unsaved(&self) -> usize {
-        self.unsaved.len()
+        self.session.unconfirmed()
+    }
+
+    /// Takes what the session asks for, noting what the test reads.
+    fn asked(&mut self) -> Asked {
+        let mut asked = Asked::default();
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Send(frame) => asked.send.push(frame),
+                Output::InStep { resent } => self.resent += resent,
+                Output::Saved { updates, .. } => self.acknowledged.extend(updates),
+                Output::Refused(reason) => self.refusals.push(reason),
+                Output::Reconnect(why) => {
+                    if why == Reconnect::Incomplete {
+                        self.incomplete += 1;
+                    }
+                    asked.reconnect = true;
+                }
+                Output::ConnectAfter(wait) => asked.wait = Some(wait),
+                Output::Stopped(why) => panic!("the server turned the typist away: {why:?}"),
+                Output::Unreadable(what) => panic!("{what}"),
+                Output::Changed
+                | Output::Replaced
+                | Output::Presence(_)
+                | Output::UnconfirmedChanged => {}
+            }
+        }
+        asked
     }
 }
 
@@ -123,11 +159,7 @@ impl Typist {
     /// Starts typing, one change every `every`, into the conference at `url`.
     pub fn start(url: String, person: Person, seed: u64, every: Duration) -> Typist {
         let replica = Arc::new(Mutex::new(Replica {
-            doc: roundtable_shared::doc::new_document(),
-            connected: false,
-            in_step: false,
-            unsaved: Vec::new(),
-            next_number: 1,
+            session: Session::new(SESSION),
             received: Vec::new(),
             acknowledged: Vec::new(),
             typed: BTreeMap::new(),
@@ -147,7 +179,6 @@ impl Typist {
             rng: StdRng::seed_from_u64(seed),
             words: 0,
             items: 0,
-            failures: 0,
         };
         let task = tokio::spawn(worker.run(every));
         Typist {
@@ -193,25 +224,6 @@ struct Worker {
     words: u32,
     /// Items added so far.
     items: u32,
-    /// Failed attempts to connect since we were last in step.
-    failures: u32,
-}
-
-/// What to do after a message from the server.
-enum Reply {
-    Send(Vec<Message>),
-    /// Connect again (as the browser does when the server could not store a change).
-    Reconnect,
-}
-
-fn retry_delay(failures: u32) -> Duration {
-    FIRST_RETRY
-        .saturating_mul(1 << failures.min(8))
-        .min(MAX_RETRY)
-}
-
-fn saved_question(number: u32) -> Message {
-    Message::Custom(protocol::SAVED, protocol::encode_saved(number))
 }
 
 fn lock(replica: &Mutex<Replica>) -> MutexGuard<'_, Replica> {
@@ -248,26 +260,37 @@ impl Worker {
                     }
                 }
             };
-            if let Some(socket) = socket
-                && self.connection(socket, &mut tick).await
-            {
+            let (code, stopped) = match socket {
+                Some(socket) => self.connection(socket, &mut tick).await,
+                None => (CLOSE_ABNORMAL, false),
+            };
+            let wait = {
+                let mut replica = lock(&self.replica);
+                replica.session.connection_closed(code);
+                replica.asked().wait
+            };
+            if stopped {
                 return;
             }
-            retry_at = Instant::now() + retry_delay(self.failures);
-            self.failures = self.failures.saturating_add(1);
+            retry_at = Instant::now() + wait.expect("the session says when to connect again");
         }
     }
 
-    /// Runs one connection until it ends; true if the typist was stopped.
-    async fn connection(&mut self, mut socket: Socket, tick: &mut tokio::time::Interval) -> bool {
+    /// Runs one connection until it ends: its close code, and whether the typist was
+    /// stopped.
+    async fn connection(
+        &mut self,
+        mut socket: Socket,
+        tick: &mut tokio::time::Interval,
+    ) -> (u16, bool) {
         let hello = {
             let mut replica = lock(&self.replica);
-            replica.connected = true;
             replica.connections += 1;
-            let state_vector = replica.doc.transact().state_vector();
+            replica.session.connection_opened();
+            let mut hello = replica.asked().send;
             let presence = AwarenessUpdate {
                 clients: [(
-                    replica.doc.client_id(),
+                    replica.session.client_id(),
                     AwarenessUpdateEntry {
                         clock: replica.connections as u32,
                         json: "{}".into(),
@@ -275,128 +298,63 @@ impl Worker {
                 )]
                 .into(),
             };
-            vec![
-                Message::Sync(SyncMessage::SyncStep1(state_vector)),
-                Message::Awareness(presence),
-            ]
+            hello.push(Message::Awareness(presence).encode_v1());
+            hello
         };
-        let mut stopped = false;
-        let open = send_all(&mut socket, hello).await;
-        while open && !stopped {
+        if !send_all(&mut socket, hello).await {
+            return (CLOSE_ABNORMAL, false);
+        }
+        loop {
             tokio::select! {
                 frame = socket.next() => {
-                    let reply = match frame {
+                    let asked = match frame {
                         Some(Ok(WsMessage::Binary(bytes))) => self.received(&bytes),
-                        Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
+                        Some(Ok(WsMessage::Close(close))) => {
+                            return (close.map_or(CLOSE_NO_CODE, |c| c.code.into()), false);
+                        }
+                        Some(Err(_)) | None => return (CLOSE_ABNORMAL, false),
                         Some(Ok(_)) => continue,
                     };
-                    match reply {
-                        Reply::Send(messages) => {
-                            if !send_all(&mut socket, messages).await {
-                                break;
-                            }
-                        }
-                        Reply::Reconnect => break,
+                    // Connect again (as the browser does when the server could not
+                    // store a change, or lacks what one builds on).
+                    if asked.reconnect {
+                        return (CLOSE_NORMAL, false);
+                    }
+                    if !send_all(&mut socket, asked.send).await {
+                        return (CLOSE_ABNORMAL, false);
                     }
                 }
                 _ = tick.tick(), if self.typing() => {
-                    let messages = self.type_something();
-                    if !send_all(&mut socket, messages).await {
-                        break;
+                    let frames = self.type_something();
+                    if !send_all(&mut socket, frames).await {
+                        return (CLOSE_ABNORMAL, false);
                     }
                 }
                 changed = self.mode.changed() => {
                     if changed.is_err() || self.stopped() {
                         let _ = socket.close(None).await;
-                        stopped = true;
+                        return (CLOSE_NORMAL, true);
                     }
                 }
             }
         }
-        let mut replica = lock(&self.replica);
-        replica.connected = false;
-        replica.in_step = false;
-        stopped
     }
 
-    /// Handles one message from the server.
-    fn received(&mut self, bytes: &[u8]) -> Reply {
+    /// Handles one message from the server, recording the updates it carries.
+    fn received(&mut self, bytes: &[u8]) -> Asked {
         let message = Message::decode_v1(bytes).expect("the server sends valid messages");
-        let shared = self.replica.clone();
-        let mut replica = lock(&shared);
-        match message {
-            Message::Sync(SyncMessage::SyncStep1(theirs)) => {
-                // The server asks for what it lacks: our unconfirmed changes among them.
-                let diff = replica.doc.transact().encode_state_as_update_v1(&theirs);
-                Reply::Send(vec![Message::Sync(SyncMessage::SyncStep2(diff))])
-            }
-            Message::Sync(SyncMessage::SyncStep2(update)) => {
-                apply(&replica.doc, &update);
-                replica.received.push(update);
-                // The server's greeting and its answer to our state vector are both
-                // SyncStep2s: the browser sends its unconfirmed changes after each; the
-                // figures count them once a connection.
-                let first = !replica.in_step;
-                replica.in_step = true;
-                self.failures = 0;
-                // Send everything not yet confirmed, whatever our SyncStep2 carried: the
-                // server ignores what it already has.
-                let Some(last) = replica.unsaved.last().map(|u| u.number) else {
-                    return Reply::Send(Vec::new());
-                };
-                let updates: Vec<&[u8]> = replica
-                    .unsaved
-                    .iter()
-                    .map(|u| u.update.as_slice())
-                    .collect();
-                let merged = yrs::merge_updates_v1(&updates).expect("our changes merge");
-                if first {
-                    replica.resent += replica.unsaved.len();
-                }
-                Reply::Send(vec![
-                    Message::Sync(SyncMessage::Update(merged)),
-                    saved_question(last),
-                ])
-            }
-            Message::Sync(SyncMessage::Update(update)) => {
-                apply(&replica.doc, &update);
-                replica.received.push(update);
-                Reply::Send(Vec::new())
-            }
-            Message::Auth(reason) => {
-                let reason = reason.unwrap_or_default();
-                if reason == protocol::NOT_SAVED {
-                    // Kept, and sent again by connecting again.
-                    return Reply::Reconnect;
-                }
-                if reason == protocol::INCOMPLETE {
-                    replica.incomplete += 1;
-                    return Reply::Reconnect;
-                }
-                replica.refusals.push(reason);
-                Reply::Send(Vec::new())
-            }
-            Message::Custom(protocol::SAVED, data) => {
-                let number = protocol::decode_saved(&data).expect("a saved answer has a number");
-                // Numbers only go up (wrapping, as the browser's do).
-                let (confirmed, kept): (Vec<Unsaved>, Vec<Unsaved>) = replica
-                    .unsaved
-                    .drain(..)
-                    .partition(|u| u.number.wrapping_sub(number) as i32 <= 0);
-                replica.unsaved = kept;
-                replica
-                    .acknowledged
-                    .extend(confirmed.into_iter().map(|u| u.update));
-                Reply::Send(Vec::new())
-            }
-            _ => Reply::Send(Vec::new()),
+        let mut replica = lock(&self.replica);
+        if let Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) = message
+        {
+            replica.received.push(update);
         }
+        replica.session.received(bytes);
+        replica.asked()
     }
 
-    /// Makes one change of our own, unless typing has stopped: adds it to what is kept
-    /// until confirmed, and returns the messages that send it if we are in step with
-    /// the server.
-    fn type_something(&mut self) -> Vec<Message> {
+    /// Makes one change of our own, unless typing has stopped, and returns the
+    /// messages that send it if we are in step with the server.
+    fn type_something(&mut self) -> Vec<Vec<u8>> {
         let shared = self.replica.clone();
         let mut replica = lock(&shared);
         // The mode may have changed since the tick was chosen; it cannot change again
@@ -404,60 +362,63 @@ impl Worker {
         if !self.typing() {
             return Vec::new();
         }
+        let replica = &mut *replica;
         let word = format!("{}{}", self.person.letter, self.words);
         self.words += 1;
         let own = format!("{}-own", self.person.letter);
         let author: ParticipantId = self.person.participant.parse().expect("a participant id");
         let choice = self.rng.random_range(0..100);
-        let (item, erased, update) = {
-            let mut txn = replica.doc.transact_mut();
-            let board = Board::in_txn(&mut txn);
-            let has = |txn: &yrs::TransactionMut, id: &str| board.text(txn, id).is_some();
-            let new_item = |txn: &mut yrs::TransactionMut, id: &str, text: &str| {
-                board.add_item(
-                    txn,
-                    NewItem {
-                        id,
-                        heading: "worries",
-                        text,
-                        author,
-                        said_by: None,
-                        children: &[],
-                    },
-                )
-            };
-            let typed_here = |id: &str| replica.typed.get(id).and_then(|w| w.last()).cloned();
-            let spaced = format!("{word} ");
-            let (item, erased) = if !has(&txn, &own) {
-                new_item(&mut txn, &own, &spaced);
-                (own, None)
-            } else if self.person.creates_shared && !has(&txn, SHARED_ITEM) {
-                new_item(&mut txn, SHARED_ITEM, &spaced);
-                (SHARED_ITEM.to_owned(), None)
-            } else if choice < 6 {
-                self.items += 1;
-                let id = format!("{}-item-{}", self.person.letter, self.items);
-                new_item(&mut txn, &id, &spaced);
-                (id, None)
-            } else if choice < 11
-                && let Some(last) = typed_here(&own)
-            {
-                // Erase the last word we typed into our own item (nobody else types
-                // there, so it is where we left it).
-                let text = board.text(&txn, &own).expect("our item has a text");
-                let content = text.get_string(&txn);
-                let at = content.rfind(&format!("{last} ")).expect("our last word");
-                text.remove_range(&mut txn, at as u32, last.len() as u32 + 1);
-                (own, Some(last))
-            } else if self.person.writes_shared && choice < 55 && has(&txn, SHARED_ITEM) {
-                board.insert_text(&mut txn, SHARED_ITEM, u32::MAX, &spaced);
-                (SHARED_ITEM.to_owned(), None)
-            } else {
-                board.insert_text(&mut txn, &own, u32::MAX, &spaced);
-                (own, None)
-            };
-            (item, erased, txn.encode_update_v1())
-        };
+        let typed = &replica.typed;
+        let (item, erased) = replica
+            .session
+            .edit(|txn| {
+                let board = Board::in_txn(txn);
+                let has = |txn: &yrs::TransactionMut, id: &str| board.text(txn, id).is_some();
+                let new_item = |txn: &mut yrs::TransactionMut, id: &str, text: &str| {
+                    board.add_item(
+                        txn,
+                        NewItem {
+                            id,
+                            heading: "worries",
+                            text,
+                            author,
+                            said_by: None,
+                            children: &[],
+                        },
+                    )
+                };
+                let typed_here = |id: &str| typed.get(id).and_then(|w| w.last()).cloned();
+                let spaced = format!("{word} ");
+                if !has(txn, &own) {
+                    new_item(txn, &own, &spaced);
+                    (own, None)
+                } else if self.person.creates_shared && !has(txn, SHARED_ITEM) {
+                    new_item(txn, SHARED_ITEM, &spaced);
+                    (SHARED_ITEM.to_owned(), None)
+                } else if choice < 6 {
+                    self.items += 1;
+                    let id = format!("{}-item-{}", self.person.letter, self.items);
+                    new_item(txn, &id, &spaced);
+                    (id, None)
+                } else if choice < 11
+                    && let Some(last) = typed_here(&own)
+                {
+                    // Erase the last word we typed into our own item (nobody else types
+                    // there, so it is where we left it).
+                    let text = board.text(txn, &own).expect("our item has a text");
+                    let content = text.get_string(txn);
+                    let at = content.rfind(&format!("{last} ")).expect("our last word");
+                    text.remove_range(txn, at as u32, last.len() as u32 + 1);
+                    (own, Some(last))
+                } else if self.person.writes_shared && choice < 55 && has(txn, SHARED_ITEM) {
+                    board.insert_text(txn, SHARED_ITEM, u32::MAX, &spaced);
+                    (SHARED_ITEM.to_owned(), None)
+                } else {
+                    board.insert_text(txn, &own, u32::MAX, &spaced);
+                    (own, None)
+                }
+            })
+            .expect("typing changes the document");
         match erased {
             Some(_) => {
                 if let Some(words) = replica.typed.get_mut(&item) {
@@ -467,23 +428,16 @@ impl Worker {
             }
             None => replica.typed.entry(item).or_default().push(word),
         }
-        let number = replica.next_number;
-        replica.next_number = replica.next_number.wrapping_add(1);
-        replica.unsaved.push(Unsaved {
-            number,
-            update: update.clone(),
-        });
         replica.edits += 1;
-        if replica.in_step {
-            vec![
-                Message::Sync(SyncMessage::Update(update)),
-                saved_question(number),
-            ]
-        } else {
-            Vec::new()
-        }
+        replica.asked().send
     }
 }
+
+/// Close codes, as the session reads them: a normal close (ours), a close frame
+/// without a code, and a connection that ended without one (or never opened).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_NO_CODE: u16 = 1005;
+const CLOSE_ABNORMAL: u16 = 1006;
 
 /// Connects at `at`, or gives up after [`CONNECT_TIMEOUT`].
 async fn connect(url: String, token: String, at: Instant) -> Option<Socket> {
@@ -499,20 +453,12 @@ async fn connect(url: String, token: String, at: Instant) -> Option<Socket> {
     }
 }
 
-/// Sends messages in order; false if the connection is gone.
-async fn send_all(socket: &mut Socket, messages: Vec<Message>) -> bool {
-    for message in messages {
-        let frame = WsMessage::Binary(message.encode_v1().into());
-        if socket.send(frame).await.is_err() {
+/// Sends frames in order; false if the connection is gone.
+async fn send_all(socket: &mut Socket, frames: Vec<Vec<u8>>) -> bool {
+    for frame in frames {
+        if socket.send(WsMessage::Binary(frame.into())).await.is_err() {
             return false;
         }
     }
     true
-}
-
-fn apply(doc: &Doc, update: &[u8]) {
-    let update = Update::decode_v1(update).expect("the server sends valid updates");
-    doc.transact_mut()
-        .apply_update(update)
-        .expect("a server update applies");
 }
