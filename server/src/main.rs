@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use roundtable_server::storage::{ChairRow, Location, Storage, StorageError, now_ms};
-use roundtable_server::sync::Limits;
+use roundtable_server::sync::{ArrivingBudget, Limits};
 use roundtable_server::{Config, auth};
 use roundtable_shared::ChairId;
 
@@ -57,6 +57,11 @@ enum Command {
         /// limit each client.
         #[arg(long, env = "ROUNDTABLE_MAX_CONNECTIONS_PER_ADDRESS")]
         max_connections_per_address: Option<usize>,
+        /// MiB of WebSocket messages still arriving that the server holds at once, on
+        /// every connection together (a connection whose message would take more is
+        /// closed, to connect again). Default 8.
+        #[arg(long, env = "ROUNDTABLE_MAX_ARRIVING_MIB", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        max_arriving_mib: Option<u32>,
     },
     /// Apply the database's migrations, then exit (`serve` applies them too).
     Migrate,
@@ -115,10 +120,14 @@ async fn main() -> std::process::ExitCode {
             client_dir,
             public_url,
             max_connections_per_address,
+            max_arriving_mib,
         } => {
             let mut limits = Limits::default();
             if let Some(n) = max_connections_per_address {
                 limits.connections_per_address = n;
+            }
+            if let Some(mib) = max_arriving_mib {
+                limits.arriving = ArrivingBudget::new(mib as usize * 1024 * 1024);
             }
             serve(Config {
                 listen,

@@ -379,6 +379,29 @@ impl SyncClient {
         update
     }
 
+    /// Adds an item under "worries" with `text`, written by `author`, and sends it.
+    pub async fn add_item(
+        &mut self,
+        id: &str,
+        author: roundtable_shared::ParticipantId,
+        text: &str,
+    ) -> Vec<u8> {
+        self.edit(|txn| {
+            roundtable_shared::doc::Board::in_txn(txn).add_item(
+                txn,
+                roundtable_shared::doc::NewItem {
+                    id,
+                    heading: "worries",
+                    text,
+                    author,
+                    said_by: None,
+                    children: &[],
+                },
+            )
+        })
+        .await
+    }
+
     /// Closes the connection from this side and keeps the document, to edit offline
     /// and to [`TestApp::reconnect`] with.
     pub async fn go_offline(&mut self) {

@@ -23,22 +23,7 @@ pub(crate) async fn add_item(
     author: &str,
     text: &'static str,
 ) {
-    let author = pid(author);
-    client
-        .edit(|txn| {
-            Board::in_txn(txn).add_item(
-                txn,
-                NewItem {
-                    id,
-                    heading: "worries",
-                    text,
-                    author,
-                    said_by: None,
-                    children: &[],
-                },
-            )
-        })
-        .await;
+    client.add_item(id, pid(author), text).await;
 }
 
 pub(crate) fn has_item(id: &'static str) -> impl Fn(&SyncClient) -> bool {
