@@ -8,12 +8,17 @@
 //!   `00000000-0000-4000-8000-000000000001` and `…-000000000002` in it are replaced
 //!   by the sender's participant id and another professional's (same length, so the
 //!   encoding stays valid), so seeds can hold items that the sender really authors.
-//! - odd: the rest drives replicas (yrs documents synced from the server's, like the
-//!   browser's) through edits of the board and the plan, writes to parts only the
-//!   server writes, sends in different shapes (one update per transaction, merged,
-//!   as SyncStep2, with a gap, corrupted, cut short), sync step 1, "saved?"
+//! - 1 modulo 4: the rest drives replicas (yrs documents synced from the server's,
+//!   like the browser's) through edits of the board and the plan, writes to parts
+//!   only the server writes, sends in different shapes (one update per transaction,
+//!   merged, as SyncStep2, with a gap, corrupted, cut short), sync step 1, "saved?"
 //!   questions and the server changing the phase, so the fuzzer reaches past
 //!   decoding into the permission checks.
+//! - 3 modulo 4: the rest drives browsers: the client's own session
+//!   (`shared::session`, as `client/src/live.rs` drives it) for each person, through
+//!   the same edits, connections that end and open again, and the server changing the
+//!   phase. Once nothing more is in flight, a browser with every change confirmed
+//!   holds exactly what the server holds.
 //!
 //! After every message it checks what a user would notice: nobody changes the parts
 //! only the server writes; a role that writes nothing, or anyone in a closed
@@ -30,6 +35,7 @@ use roundtable_fuzz::connections::{Connections, Seat};
 use roundtable_fuzz::{Conference, Input, Server, panics, replace_all};
 use roundtable_server::sync::room::{Outcome, Room};
 use roundtable_shared::doc::{self, Board, DocumentKind, NewItem, SaidBy};
+use roundtable_shared::session::{self, Output, Session};
 use roundtable_shared::{ChildId, ParticipantId, Phase, Role, permissions, plan, protocol};
 use uuid::Uuid;
 use yrs::sync::{Message, SyncMessage};
@@ -143,6 +149,10 @@ impl Fixture {
             let frame = replace_all(&frame, OTHER, other.as_bytes());
             self.deliver(server, (person, kind), &frame).await;
             self.connections.take_all();
+        } else if mode % 4 == 3 {
+            Browsers::new(person, kind)
+                .run(self, server, &mut input)
+                .await;
         } else {
             Edits::new(self, server, person, kind, &mut input)
                 .await
@@ -353,13 +363,7 @@ impl Edits {
         person: usize,
         input: &mut Input<'_>,
     ) -> usize {
-        let role = fixture.conference.people[person].role;
-        let kind = if self.kind.readable_by(role) {
-            self.kind
-        } else {
-            DocumentKind::Shared
-        };
-        let seat = (person, kind);
+        let seat = seat_of(fixture, person, self.kind);
         if let Some(i) = self.replicas.iter().position(|r| r.seat == seat) {
             return i;
         }
@@ -385,10 +389,7 @@ impl Edits {
         while !input.is_empty() && ops < MOST_OPS {
             ops += 1;
             let op = input.byte();
-            let person = match op >> 5 {
-                0..=4 => self.first,
-                _ => usize::from(input.byte()) % fixture.conference.people.len(),
-            };
+            let person = who_acts(op, self.first, fixture, input);
             let r = self.replica(fixture, server, person, input).await;
             match op % 16 {
                 0..=9 => self.edit(r, op % 16, fixture, input),
@@ -411,16 +412,7 @@ impl Edits {
                     self.deliver(fixture, server, r, &frame).await;
                 }
                 15 => {
-                    // The server writes the phase, as a command does.
-                    let phase = *input.pick(&PHASES);
-                    let key = (fixture.conference.key(), DocumentKind::Shared);
-                    if let Err(e) = server
-                        .rooms()
-                        .server_change(key, |txn| doc::write_phase(txn, phase))
-                        .await
-                    {
-                        panics::fail(&format!("the server could not write the phase: {e}"));
-                    }
+                    change_phase(fixture, server, input).await;
                     self.receive_queued(fixture, server).await;
                 }
                 _ => {}
@@ -533,6 +525,222 @@ impl Edits {
             }
         }
     }
+}
+
+/// Most times a browser connects again in one input: a session asks to after a
+/// refusal for changes the server lacks, at most a few times in a row.
+const MOST_RECONNECTS: usize = 32;
+
+/// One person's browser: the client's session over a connection of their seat.
+struct Browser {
+    seat: Seat,
+    session: Session,
+}
+
+/// One structured input of browsers.
+struct Browsers {
+    kind: DocumentKind,
+    first: usize,
+    browsers: Vec<Browser>,
+    reconnects: usize,
+}
+
+impl Browsers {
+    fn new(first: usize, kind: DocumentKind) -> Browsers {
+        Browsers {
+            kind,
+            first,
+            browsers: Vec::new(),
+            reconnects: 0,
+        }
+    }
+
+    /// The browser of `person` (on this input's document), opened if needed.
+    async fn browser(&mut self, fixture: &mut Fixture, server: &Server, person: usize) -> usize {
+        let seat = seat_of(fixture, person, self.kind);
+        if let Some(b) = self.browsers.iter().position(|b| b.seat == seat) {
+            return b;
+        }
+        // A connection of its own: what an earlier input left on the seat's is not
+        // this browser's.
+        fixture.connections.leave(server, seat).await;
+        let mut session = Session::new(session::Config {
+            offset_kind: OffsetKind::Utf16,
+            first_wait: std::time::Duration::from_secs(1),
+            longest_wait: std::time::Duration::from_secs(30),
+        });
+        fixture
+            .connections
+            .get(server, &fixture.conference, seat)
+            .await;
+        session.connection_opened();
+        self.browsers.push(Browser { seat, session });
+        self.browsers.len() - 1
+    }
+
+    async fn run(mut self, fixture: &mut Fixture, server: &Server, input: &mut Input<'_>) {
+        let mut ops = 0;
+        while !input.is_empty() && ops < MOST_OPS {
+            ops += 1;
+            let op = input.byte();
+            let person = who_acts(op, self.first, fixture, input);
+            let b = self.browser(fixture, server, person).await;
+            match op % 16 {
+                0..=9 => self.edit(b, op % 16, fixture, input),
+                10 | 11 => self.reconnect(b, fixture, server).await,
+                12 => change_phase(fixture, server, input).await,
+                // Nothing new: what is in flight goes on.
+                _ => {}
+            }
+            self.pump(fixture, server).await;
+        }
+        self.pump(fixture, server).await;
+        for browser in &self.browsers {
+            let session = &browser.session;
+            if !session.in_step() || session.unconfirmed() > 0 {
+                continue;
+            }
+            let joined = fixture
+                .connections
+                .get(server, &fixture.conference, browser.seat)
+                .await;
+            let theirs = joined.room.read(|txn, _| roots(txn)).await;
+            let ours = roots(&session.doc().transact());
+            let differ: Vec<String> = ours
+                .iter()
+                .zip(&theirs)
+                .filter(|(a, b)| a != b)
+                .map(|((root, a), (_, b))| format!("{root}: the browser {a:?}, the server {b:?}"))
+                .collect();
+            if !differ.is_empty() {
+                panics::fail(&format!(
+                    "a browser of {:?} with every change confirmed differs from the server: {}",
+                    browser.seat,
+                    differ.join("; ")
+                ));
+            }
+        }
+    }
+
+    /// One edit, made through the browser's session. A panic here is in yrs on the
+    /// device: the browser is closed, as a page that crashed.
+    fn edit(&mut self, b: usize, op: u8, fixture: &Fixture, input: &mut Input<'_>) {
+        let people = &fixture.conference.people;
+        let me = people[self.browsers[b].seat.0].id;
+        let children = &fixture.conference.children;
+        let session = &mut self.browsers[b].session;
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            session.edit(|txn| edit(txn, op, me, people, children, input));
+        }));
+        if done.is_err() {
+            panics::settle(true, "an edit in a browser");
+            self.browsers.remove(b);
+        }
+    }
+
+    /// The browser's connection ends and another opens, as after a network cut.
+    async fn reconnect(&mut self, b: usize, fixture: &mut Fixture, server: &Server) {
+        if self.reconnects >= MOST_RECONNECTS {
+            return;
+        }
+        self.reconnects += 1;
+        let seat = self.browsers[b].seat;
+        fixture.connections.leave(server, seat).await;
+        let session = &mut self.browsers[b].session;
+        session.connection_closed(1006);
+        fixture
+            .connections
+            .get(server, &fixture.conference, seat)
+            .await;
+        session.connection_opened();
+    }
+
+    /// Hands each browser's messages to the server and the server's to each browser,
+    /// until neither has more (a bounded number of rounds).
+    async fn pump(&mut self, fixture: &mut Fixture, server: &Server) {
+        for _ in 0..64 {
+            let mut moved = false;
+            for b in 0..self.browsers.len() {
+                while let Some(output) = self.browsers[b].session.poll_output() {
+                    match output {
+                        Output::Send(frame) => {
+                            moved = true;
+                            let seat = self.browsers[b].seat;
+                            fixture.deliver(server, seat, &frame).await;
+                        }
+                        // Connecting again at once: the wait is the browser's timer.
+                        Output::Reconnect(_) | Output::ConnectAfter(_) => {
+                            moved = true;
+                            self.reconnect(b, fixture, server).await;
+                        }
+                        Output::Unreadable(what) => panics::fail(&format!(
+                            "a browser could not read what the server sent: {what:?}"
+                        )),
+                        Output::Stopped(why) => {
+                            panics::fail(&format!("a browser's session ended: {why:?}"))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            for (seat, message) in fixture.connections.take_all() {
+                if let Some(browser) = self.browsers.iter_mut().find(|b| b.seat == seat) {
+                    moved = true;
+                    browser.session.received(&message);
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+}
+
+/// The seat of `person` on the input's document: the shared one if they may not read
+/// `kind`.
+fn seat_of(fixture: &Fixture, person: usize, kind: DocumentKind) -> Seat {
+    let role = fixture.conference.people[person].role;
+    if kind.readable_by(role) {
+        (person, kind)
+    } else {
+        (person, DocumentKind::Shared)
+    }
+}
+
+/// Who makes an input's next op: the one who sent first, or whoever the input names.
+fn who_acts(op: u8, first: usize, fixture: &Fixture, input: &mut Input<'_>) -> usize {
+    match op >> 5 {
+        0..=4 => first,
+        _ => usize::from(input.byte()) % fixture.conference.people.len(),
+    }
+}
+
+/// The server writes the phase, as a command does.
+async fn change_phase(fixture: &Fixture, server: &Server, input: &mut Input<'_>) {
+    let phase = *input.pick(&PHASES);
+    let key = (fixture.conference.key(), DocumentKind::Shared);
+    if let Err(e) = server
+        .rooms()
+        .server_change(key, |txn| doc::write_phase(txn, phase))
+        .await
+    {
+        panics::fail(&format!("the server could not write the phase: {e}"));
+    }
+}
+
+/// What every root of a document holds. A root nothing was written to is an empty
+/// map: a replica that made one without writing to it has nothing to send for it.
+fn roots<T: ReadTxn>(txn: &T) -> Vec<(&'static str, Any)> {
+    doc::ROOTS
+        .iter()
+        .map(|root| {
+            let held = txn.get_map(*root).map(|m| m.to_json(txn));
+            (
+                *root,
+                held.unwrap_or_else(|| Any::from(std::collections::HashMap::<String, Any>::new())),
+            )
+        })
+        .collect()
 }
 
 fn board_ids(txn: &TransactionMut) -> Vec<String> {
