@@ -30,6 +30,15 @@ pub const NOT_SAVED: &str =
 pub const INCOMPLETE: &str = "the change depends on changes the server does not have; \
      keep it and connect again: the sync sends what it builds on";
 
+/// The close code for a connection whose session or join link has ended: sign in or
+/// open the link again before connecting.
+pub const CLOSE_SESSION_ENDED: u16 = 4401;
+/// The close code for the connections of someone the chair removed from the
+/// conference: they are not to connect again.
+pub const CLOSE_REMOVED: u16 = 4403;
+/// The reason sent with [`CLOSE_REMOVED`].
+pub const REMOVED: &str = "you have been removed from this conference";
+
 /// Encodes the number carried by a [`SAVED`] message.
 pub fn encode_saved(n: u32) -> Vec<u8> {
     n.to_le_bytes().to_vec()

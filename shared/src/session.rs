@@ -40,11 +40,7 @@ use crate::protocol;
 /// builds on is answered by connecting again (which sends the server everything of
 /// ours it lacks) before we conclude that our own copy lacks it.
 pub const MAX_INCOMPLETE_RESYNCS: u32 = 3;
-/// The close code the server uses when the session or link a connection was opened
-/// with has ended.
-pub const CLOSE_SESSION_ENDED: u16 = 4401;
-/// The close code the server uses when someone has been removed from the conference.
-pub const CLOSE_REMOVED: u16 = 4403;
+pub use crate::protocol::{CLOSE_REMOVED, CLOSE_SESSION_ENDED};
 
 /// How a session makes its documents and how long it waits between attempts.
 #[derive(Debug, Clone, Copy)]

@@ -9,6 +9,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use roundtable_shared::api::{Admit, EnterLobby, Invited, Joined, NewParticipant, ParticipantView};
 use roundtable_shared::doc::{self, DocumentKind};
+use roundtable_shared::protocol;
 use roundtable_shared::{ConferenceId, Participant, ParticipantId, ParticipantStatus, Phase, Role};
 use serde_json::json;
 use uuid::Uuid;
@@ -228,7 +229,7 @@ async fn remove(
         .disconnect(
             id,
             p.id,
-            CloseReason::new(4403, "you have been removed from this conference"),
+            CloseReason::new(protocol::CLOSE_REMOVED, protocol::REMOVED),
         )
         .await;
     state

@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::routing::get;
 use roundtable_shared::ConferenceId;
 use roundtable_shared::doc::DocumentKind;
+use roundtable_shared::protocol;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -82,7 +83,7 @@ async fn connect(
                     );
                     if !still_in {
                         rooms.leave(&joined.room, joined.connection).await;
-                        crate::sync::socket::refuse(socket, 4403, "you have been removed from this conference").await;
+                        crate::sync::socket::refuse(socket, protocol::CLOSE_REMOVED, protocol::REMOVED).await;
                         return;
                     }
                     tracing::info!(conference = %id, participant = %participant_id, document = kind.as_str(), "connected");

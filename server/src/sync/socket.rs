@@ -20,8 +20,7 @@ use super::upgrade::Socket;
 /// Why a connection ends after a change could not be stored.
 const NOT_STORED: &str = "the server could not save a change; connect again to send it";
 
-/// The close code when the session or link a connection was opened with ends.
-pub const CLOSE_SESSION_ENDED: u16 = 4401;
+pub use roundtable_shared::protocol::CLOSE_SESSION_ENDED;
 const SESSION_ENDED: &str = "your session has ended: please sign in again";
 
 /// Pings a connection may leave unanswered before it is closed.
