@@ -250,7 +250,7 @@ impl Replica {
             }
         })
         .expect("observe a new document");
-        let replica = Replica {
+        let mut replica = Replica {
             seat,
             doc,
             unsent,
@@ -261,10 +261,29 @@ impl Replica {
     }
 
     /// Applies what the server sent.
-    fn apply(&self, update: &[u8]) {
-        if let Ok(update) = Update::decode_v1(update) {
-            let mut txn = self.doc.transact_mut_with(FROM_SERVER);
-            if let Err(e) = txn.apply_update(update) {
+    ///
+    /// It may fail only where someone else's change was made under this replica's own
+    /// client id (the input gives two people's replicas one id): the server keeps the
+    /// first to write under an id, and a replica that made changes of its own under it
+    /// before hearing of that cannot take what builds on the first's. Yjs takes a new
+    /// client id then; here the replica is made afresh, as a browser reloads. Any other
+    /// failure is replicas disagreeing.
+    fn apply(&mut self, update: &[u8]) {
+        let Ok(decoded) = Update::decode_v1(update) else {
+            return;
+        };
+        let own = self.doc.client_id();
+        let carries_own = decoded.blocks().any(|block| match block {
+            yrs::block::BlockView::Item(item) => item.id().client == own,
+            yrs::block::BlockView::GC(range) | yrs::block::BlockView::Skip(range) => {
+                range.client == own
+            }
+        });
+        let mut txn = self.doc.transact_mut_with(FROM_SERVER);
+        if let Err(e) = txn.apply_update(decoded) {
+            if carries_own {
+                self.refused = true;
+            } else {
                 panics::fail(&format!(
                     "a replica could not apply the server's update: {e}"
                 ));

@@ -244,10 +244,14 @@ impl Gate {
             let txn = self.doc.transact();
             let mine = Owner::Participant(sender.participant);
             let mut claims = Vec::new();
-            for client in predict::new_clients(&txn, &decoded) {
+            for (client, new) in predict::written_clients(&txn, &decoded) {
                 match self.owners.get(&client) {
                     Some(owner) if *owner == mine => {}
+                    // Even changes the document has already: the sender's copy holds
+                    // them as its own, and what it holds at those clocks need not be
+                    // what the owner wrote there.
                     Some(_) => return Verdict::Refused(Refusal::ForeignClient),
+                    None if !new => {}
                     None if held_by_another(client) => {
                         return Verdict::Refused(Refusal::ForeignClient);
                     }
@@ -492,6 +496,23 @@ mod tests {
                 .encode_state_as_update_v1(&yrs::StateVector::default()),
             gate.encode()
         );
+    }
+
+    #[test]
+    fn changes_under_someone_elses_id_are_refused_even_at_clocks_the_server_has() {
+        let (alex, sam) = (professional(1), professional(2));
+        let mut gate = Gate::load([]).expect("an empty document");
+        let (alexs, sams) = (replica(&gate, 7), replica(&gate, 7));
+        let first = add_by(&alexs, alex, "alex");
+        // The same clock, another change: the server has that clock already.
+        let clash = add_by(&sams, sam, "sam");
+        assert!(matches!(gate.admit(alex, &first), Verdict::Accepted(_)));
+        assert_eq!(
+            gate.admit(sam, &clash),
+            Verdict::Refused(Refusal::ForeignClient)
+        );
+        // The owner sending its own again is nothing new.
+        assert_eq!(gate.admit(alex, &first), Verdict::Known);
     }
 
     #[test]

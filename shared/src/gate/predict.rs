@@ -53,23 +53,24 @@ pub enum Prediction {
     Changes(Predicted),
 }
 
-/// The clients under whose ids `update` carries changes the document does not have
-/// yet (items or collected ranges past what it knows of them), in order.
-pub fn new_clients<T: ReadTxn>(txn: &T, update: &Update) -> Vec<ClientID> {
+/// The clients under whose ids `update` carries changes (items or collected ranges),
+/// in order, each with whether the document lacks any of them yet.
+pub fn written_clients<T: ReadTxn>(txn: &T, update: &Update) -> Vec<(ClientID, bool)> {
     let known = txn.state_vector();
-    let mut clients: Vec<ClientID> = update
-        .blocks()
-        .filter_map(|block| {
-            let (client, end) = match block {
-                BlockView::Item(item) => (item.id().client, item.id().clock + item.len()),
-                BlockView::GC(range) => (range.client, range.clock.saturating_add(range.len)),
-                BlockView::Skip(_) => return None,
-            };
-            (end > known.get(&client)).then_some(client)
-        })
-        .collect();
+    let mut clients: Vec<(ClientID, bool)> = Vec::new();
+    for block in update.blocks() {
+        let (client, end) = match block {
+            BlockView::Item(item) => (item.id().client, item.id().clock + item.len()),
+            BlockView::GC(range) => (range.client, range.clock.saturating_add(range.len)),
+            BlockView::Skip(_) => continue,
+        };
+        let new = end > known.get(&client);
+        match clients.iter_mut().find(|(c, _)| *c == client) {
+            Some((_, any_new)) => *any_new |= new,
+            None => clients.push((client, new)),
+        }
+    }
     clients.sort_unstable();
-    clients.dedup();
     clients
 }
 
