@@ -154,12 +154,14 @@ impl Server {
                 client_dir: dir.0.join("client"),
                 public_url: None,
                 limits: limits.clone(),
+                door: Default::default(),
             };
             AppState {
                 rooms: Arc::new(Rooms::new(storage.clone(), limits)),
                 storage,
                 config: Arc::new(config),
                 notices: Arc::new(Notices::default()),
+                door: Arc::new(roundtable_server::door::Door::new(Default::default())),
             }
         });
         let router = roundtable_server::app(state.clone());
