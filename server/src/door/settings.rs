@@ -82,6 +82,27 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Limits nobody reaches: for tests and fuzz targets about something else (who
+    /// may do what), which sign in and enter lobbies from one address many times.
+    pub fn out_of_reach() -> Settings {
+        let plenty = BucketRule {
+            burst: 1_000_000,
+            per_minute: 1_000_000,
+        };
+        Settings {
+            free_failures_per_account: 1_000_000,
+            free_failures_per_address: 1_000_000,
+            code_guesses_per_address: plenty,
+            code_guesses: plenty,
+            lobby_entries_per_address: plenty,
+            lobby_waiting: 1_000_000,
+            lobby_waiting_per_address: 1_000_000,
+            ..Settings::default()
+        }
+    }
+}
+
 /// The front door's settings on the command line (`roundtable serve`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoorArgs {

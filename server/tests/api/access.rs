@@ -142,25 +142,6 @@ pub(crate) struct Elsewhere {
     pub child: String,
 }
 
-/// The front door's limits, too high for the matrix to reach.
-fn out_of_reach() -> roundtable_server::door::Settings {
-    use roundtable_server::door::limiter::BucketRule;
-    let plenty = BucketRule {
-        burst: 100_000,
-        per_minute: 100_000,
-    };
-    roundtable_server::door::Settings {
-        free_failures_per_account: 100_000,
-        free_failures_per_address: 100_000,
-        code_guesses_per_address: plenty,
-        code_guesses: plenty,
-        lobby_entries_per_address: plenty,
-        lobby_waiting: 100_000,
-        lobby_waiting_per_address: 100_000,
-        ..Default::default()
-    }
-}
-
 /// A server with two chairs, the second running a conference of their own.
 pub(crate) struct World {
     pub app: TestApp,
@@ -174,7 +155,7 @@ impl World {
     pub(crate) async fn new() -> World {
         // Every caller signs in, opens links and enters the lobby from one address,
         // many times over: the front door's limits (`door.rs`) are set out of reach.
-        let app = TestApp::spawn_with_door(out_of_reach()).await;
+        let app = TestApp::spawn_with_door(roundtable_server::door::Settings::out_of_reach()).await;
         let http = reqwest::Client::new();
         let chair = chair_id(&app, &app.signed_in_chair().await).await;
         let other_chair = chair_id(&app, &app.another_chair("other@example.org").await).await;
