@@ -11,6 +11,7 @@ use roundtable_shared::api::{
 pub use roundtable_shared::api::{
     ConferenceDetail as Conference, ConferenceView as ConferenceSummary, Created, Invited,
     NewChild, NewConference, NewParticipant, ParticipantView as Participant,
+    WaitingView as Waiting,
 };
 
 /// `POST /api/session`: signs a chair in. The server sets the session cookie.
@@ -56,7 +57,7 @@ pub async fn set_phase(id: &str, phase: &str) -> Result<(), ApiError> {
 }
 
 /// `GET /api/conferences/{id}/lobby`: who is waiting to be let in.
-pub async fn lobby(id: &str) -> Result<Vec<Participant>, ApiError> {
+pub async fn lobby(id: &str) -> Result<Vec<Waiting>, ApiError> {
     let answer = send("GET", &format!("/api/conferences/{id}/lobby"), None).await?;
     parse(&answer)
 }

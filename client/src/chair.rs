@@ -4,7 +4,7 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use roundtable_shared::model::{Phase, Role};
 
-use crate::api::{self, Invited, NewParticipant, Participant};
+use crate::api::{self, Invited, NewParticipant, Participant, Waiting};
 
 /// How often the chair's screen asks who is waiting in the lobby.
 const LOBBY_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
@@ -103,7 +103,7 @@ pub fn next_phase(now: Option<Phase>) -> Phase {
 /// People waiting to be let in, who joined from the room code.
 #[component]
 fn Lobby(conference_id: String) -> impl IntoView {
-    let (waiting, set_waiting) = signal(Vec::<Participant>::new());
+    let (waiting, set_waiting) = signal(Vec::<Waiting>::new());
     let (problem, set_problem) = signal(None::<String>);
     let refresh = {
         let conference_id = conference_id.clone();
@@ -165,10 +165,16 @@ fn Lobby(conference_id: String) -> impl IntoView {
 #[component]
 fn WaitingPerson(
     conference_id: String,
-    person: Participant,
+    person: Waiting,
     on_done: impl Fn() + Clone + Send + Sync + 'static,
     set_problem: WriteSignal<Option<String>>,
 ) -> impl IntoView {
+    let Waiting {
+        participant: person,
+        came_by: _,
+        from_same_address,
+        same_name_as,
+    } = person;
     let role = RwSignal::new(Role::Parent.as_str().to_owned());
     let select_id = format!("lobby-role-{}", person.id);
     let let_in = {
@@ -208,9 +214,25 @@ fn WaitingPerson(
         }
     };
     let name = person.name.clone();
+    // What the chair should know before letting them in: a name like an invited
+    // person's may be someone posing as them, and many from one network a stranger.
+    let posing = same_name_as.map(|invited| {
+        view! {
+            <p class="lobby-warning">
+                "Has the same name as " <bdi>{invited.name}</bdi>
+                ", who was invited. Check that it is them."
+            </p>
+        }
+    });
+    let crowd = from_same_address.filter(|n| *n > 1).map(|n| {
+        view! { <p class="lobby-note">{n} " people waiting asked from the same network."</p> }
+    });
     view! {
         <li>
-            <strong>{person.name}</strong>
+            // Isolated, so that a name in a right-to-left script does not turn the
+            // words around it.
+            <strong><bdi>{person.name}</bdi></strong>
+            <span class="lobby-note">"came with the room code"</span>
             <label for=select_id.clone()>
                 "Let " {name.clone()} " in as"
             </label>
@@ -227,6 +249,8 @@ fn WaitingPerson(
             <button type="button" class="secondary" on:click=turn_away>
                 "Turn away" <span class="visually-hidden">" " {name}</span>
             </button>
+            {posing}
+            {crowd}
         </li>
     }
 }

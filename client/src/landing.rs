@@ -294,7 +294,7 @@ fn ConferenceItem(conference: ConferenceSummary) -> impl IntoView {
                 {conference.kind.label()} ", "
                 <time datetime=conference.scheduled_start>{when}</time>
             </p>
-            <p>"Room code: " <span class="room-code">{conference.room_code}</span></p>
+            <p>"Room code: " <span class="room-code">{roundtable_shared::api::spaced_room_code(&conference.room_code)}</span></p>
             <p>
                 <a href=format!("/conference/{}", conference.id)>
                     "Open the board"

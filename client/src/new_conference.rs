@@ -303,7 +303,7 @@ fn Created(created: Created) -> impl IntoView {
         <h1 tabindex="-1">"Conference created"</h1>
         <p class="lede">
             {created.conference.title.clone()} ". Room code: "
-            <span class="room-code">{created.conference.room_code.clone()}</span>
+            <span class="room-code">{created.conference.room_code_shown()}</span>
         </p>
         {if created.participants.is_empty() {
             view! { <p>"You have not invited anyone yet. You can invite people from the board."</p> }.into_any()

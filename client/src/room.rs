@@ -70,9 +70,14 @@ fn Room(conference: api::Conference) -> impl IntoView {
         set_page_title(&format!("{title}: room view"));
     });
     let origin = location().origin().unwrap_or_default();
-    let join_address = format!("{origin}/lobby?code={}", conference.room_code);
+    // The address names the conference too: with it, the phone that scans it gets
+    // in even while strangers exhaust the server's allowance of code guesses.
+    let join_address = format!(
+        "{origin}/lobby?code={}&conference={}",
+        conference.room_code, conference.id
+    );
     let code = crate::qr::draw(&join_address);
-    let room_code = conference.room_code.clone();
+    let room_code = roundtable_shared::api::spaced_room_code(&conference.room_code);
     let board = NodeRef::<html::Div>::new();
 
     // Fit the words to the screen after every change, and when the window

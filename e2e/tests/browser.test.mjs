@@ -62,7 +62,7 @@ describe('in a browser', { timeout: 90_000 }, () => {
     await page.getByRole('heading', { name: 'Your conferences' }).waitFor();
     const item = page.locator('li.conference').filter({ hasText: 'Alex and Sam Taylor' });
     await item.waitFor();
-    assert.match(await item.innerText(), new RegExp(`Room code: ${conference.room_code}`));
+    assert.match(await item.innerText(), new RegExp(`Room code: ${conference.room_code.replace(/(.{4})(?=.)/g, '$1 ')}`));
     assert.match(await page.innerText('main'), /You are signed in as Sam Chair/);
     assert.match(await page.title(), /Your conferences/);
 

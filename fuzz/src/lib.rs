@@ -154,12 +154,18 @@ impl Server {
                 client_dir: dir.0.join("client"),
                 public_url: None,
                 limits: limits.clone(),
+                door: roundtable_server::door::Settings::out_of_reach(),
             };
             AppState {
                 rooms: Arc::new(Rooms::new(storage.clone(), limits)),
                 storage,
                 config: Arc::new(config),
                 notices: Arc::new(Notices::default()),
+                // The targets are about who may do what, from one address many times
+                // over: the front door's limits have tests of their own.
+                door: Arc::new(roundtable_server::door::Door::new(
+                    roundtable_server::door::Settings::out_of_reach(),
+                )),
             }
         });
         let router = roundtable_server::app(state.clone());

@@ -82,10 +82,16 @@ pub async fn join(token: &str) -> Result<Joined, ApiError> {
 }
 
 /// `POST /api/lobby`: asks to join the meeting with the code on the screen.
-pub async fn enter_lobby(room_code: &str, name: &str) -> Result<Joined, ApiError> {
+/// `conference` is the one the QR code's address names, if the person came by it.
+pub async fn enter_lobby(
+    room_code: &str,
+    name: &str,
+    conference: Option<roundtable_shared::ConferenceId>,
+) -> Result<Joined, ApiError> {
     let body = to_json(&EnterLobby {
         room_code: room_code.to_owned(),
         name: name.to_owned(),
+        conference,
     })?;
     let answer = send("POST", "/api/lobby", Some(body)).await?;
     parse(&answer)

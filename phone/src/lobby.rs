@@ -14,29 +14,39 @@ const ASK_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A room code as people type it: capitals, no spaces.
 pub fn tidy_code(typed: &str) -> String {
-    typed
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    roundtable_shared::api::tidy_room_code(typed)
+}
+
+/// A parameter of the page's address (`?code=…&conference=…`), if it is there.
+fn in_address(name: &str) -> Option<String> {
+    let search = location().search().unwrap_or_default();
+    search.trim_start_matches('?').split('&').find_map(|pair| {
+        pair.strip_prefix(name)?
+            .strip_prefix('=')
+            .map(str::to_owned)
+    })
 }
 
 /// The code in the address (`?code=ABC234`), if any.
 fn code_in_address() -> String {
-    let search = location().search().unwrap_or_default();
-    search
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("code="))
-        .map(tidy_code)
+    in_address("code")
+        .map(|c| tidy_code(&c))
         .unwrap_or_default()
+}
+
+/// The conference the QR code's address names, if it does.
+fn conference_in_address() -> Option<ConferenceId> {
+    in_address("conference")?.parse().ok().map(ConferenceId)
 }
 
 /// The page for joining from the room.
 #[component]
 pub fn LobbyPage() -> impl IntoView {
     set_page_title("Join the meeting");
-    let code = RwSignal::new(code_in_address());
+    let from_address = StoredValue::new(code_in_address());
+    let conference = conference_in_address();
+    let code =
+        RwSignal::new(from_address.with_value(|c| roundtable_shared::api::spaced_room_code(c)));
     let name = RwSignal::new(String::new());
     let (problem, set_problem) = signal(None::<String>);
     let (joined, set_joined) = signal(None::<ConferenceId>);
@@ -50,6 +60,8 @@ pub fn LobbyPage() -> impl IntoView {
             tidy_code(&code.get_untracked()),
             name.get_untracked().trim().to_owned(),
         );
+        // The conference the QR code named, as long as its code is the one sent.
+        let conference = conference.filter(|_| from_address.with_value(|c| *c == room_code));
         if room_code.is_empty() || person.is_empty() {
             set_problem.set(Some(
                 "Enter the code on the screen and your name.".to_owned(),
@@ -58,7 +70,7 @@ pub fn LobbyPage() -> impl IntoView {
         }
         set_busy.set(true);
         spawn_local(async move {
-            match api::enter_lobby(&room_code, &person).await {
+            match api::enter_lobby(&room_code, &person, conference).await {
                 Ok(joined) => set_joined.set(Some(joined.conference_id)),
                 Err(error) => set_problem.set(Some(error.to_string())),
             }
@@ -81,7 +93,7 @@ pub fn LobbyPage() -> impl IntoView {
                             autocomplete="off"
                             autocapitalize="characters"
                             spellcheck="false"
-                            maxlength="12"
+                            maxlength="20"
                             bind:value=code
                         />
                     </div>

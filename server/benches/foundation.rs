@@ -174,6 +174,7 @@ async fn main() {
         client_dir: dir.path().join("no-client"),
         public_url: None,
         limits: Default::default(),
+        door: Default::default(),
     };
     let running = roundtable_server::start(config).await.unwrap();
     let addr = running.addr;

@@ -34,6 +34,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("the server is busy; please try again in a moment")]
     Busy,
+    /// Refused for now (429 or 503), with a sentence and how many seconds to wait.
+    #[error("{sentence}")]
+    TryLater {
+        status: StatusCode,
+        sentence: String,
+        seconds: u64,
+    },
     #[error("the request is too large")]
     TooLarge,
     #[error("this address takes only WebSocket connections")]
@@ -76,6 +83,7 @@ impl ApiError {
             Self::NotWebSocket => StatusCode::BAD_REQUEST,
             Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TryLater { status, .. } => *status,
         }
     }
 }
@@ -89,11 +97,15 @@ impl IntoResponse for ApiError {
             error: self.to_string(),
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if self.status() == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("5"),
-            );
+        let retry_after = match &self {
+            Self::TryLater { seconds, .. } => Some(*seconds),
+            _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => Some(5),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         response
     }

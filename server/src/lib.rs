@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod doctor;
+pub mod door;
 pub mod error;
 pub mod listen;
 pub mod state;
@@ -45,7 +46,7 @@ pub fn app(state: AppState) -> Router {
     };
     Router::new()
         .route("/health", get(health))
-        .merge(api::router())
+        .merge(api::router(&state))
         .fallback_service(client)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
@@ -106,6 +107,8 @@ impl Running {
         self.state.notices.close_all();
         let _ = self.shutdown.send(true);
         let result = self.task.await.unwrap_or(Ok(()));
+        self.state.door.hasher.stop();
+        self.state.door.tally.summarise_now();
         self.state.rooms.flush().await;
         self.state.storage.close().await;
         result
@@ -118,7 +121,12 @@ impl Running {
 }
 
 /// Opens storage, runs migrations, binds and starts serving.
-pub async fn start(config: Config) -> Result<Running, StartError> {
+pub async fn start(mut config: Config) -> Result<Running, StartError> {
+    // Join links name where people reach the server: the public URL, or else the
+    // address it listens on, which must then be one people can reach.
+    if config.public_url.is_none() && config.listen.ip().is_unspecified() {
+        return Err(StartError::NoPublicUrl(config.listen));
+    }
     let location = config.database()?;
     if let storage::Location::Sqlite(_) = location {
         std::fs::create_dir_all(&config.data_dir)?;
@@ -127,16 +135,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let rooms = Arc::new(Rooms::new(storage.clone(), config.limits.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    // The port the system chose, if it was asked for port 0.
+    config.listen = addr;
+    let door = Arc::new(door::Door::new(config.door.clone()));
     let state = AppState {
         storage,
         rooms,
         config: Arc::new(config),
         notices: Arc::new(state::Notices::default()),
+        door: Arc::clone(&door),
     };
     let router = app(state.clone());
     let (shutdown, stopped) = tokio::sync::watch::channel(false);
     let limits = state.config.limits.clone();
-    let task = tokio::spawn(async move { listen::serve(listener, router, &limits, stopped).await });
+    let task = tokio::spawn(async move {
+        let summaries = summarise_refusals(Arc::clone(&door));
+        let served = listen::serve(listener, router, &limits, door, stopped);
+        tokio::select! {
+            served = served => served,
+            never = summaries => match never {},
+        }
+    });
     tracing::info!(%addr, "Roundtable is listening");
     Ok(Running {
         addr,
@@ -144,6 +163,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown,
         task,
     })
+}
+
+/// Writes the log's summary of refused attempts once each period.
+async fn summarise_refusals(door: Arc<door::Door>) -> std::convert::Infallible {
+    let mut every = tokio::time::interval(door.settings.log_period);
+    loop {
+        every.tick().await;
+        door.tally.flush();
+    }
 }
 
 /// Why the server could not start.
@@ -155,4 +183,8 @@ pub enum StartError {
     Storage(#[from] storage::StorageError),
     #[error(transparent)]
     DatabaseUrl(#[from] config::BadDatabaseUrl),
+    #[error(
+        "listening on {0} needs --public-url, the address people reach Roundtable at: join links name it"
+    )]
+    NoPublicUrl(SocketAddr),
 }

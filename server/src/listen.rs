@@ -32,7 +32,7 @@ const REFUSALS_AT_ONCE: usize = 64;
 const REFUSAL_TIME: Duration = Duration::from_secs(2);
 
 /// What one address is counted as: IPv6 hosts are given a /64 each.
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -156,6 +156,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &Limits,
+    door: Arc<crate::door::Door>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let gate = Arc::new(Gate {
@@ -198,11 +199,19 @@ pub async fn serve(
                 let stop = stop.clone();
                 let ended = ended_rx.clone();
                 tokio::spawn(async move {
-                    serve_connection(io, router, head_timeout, stop).await;
+                    let service = WithPeer { router, peer };
+                    serve_connection(io, service, head_timeout, stop).await;
                     drop(ended);
                 });
             }
             Err(refusal) => {
+                door.tally.note(
+                    match refusal {
+                        Refusal::Address => crate::door::tally::Refused::ConnectionsFromOneAddress,
+                        Refusal::Full => crate::door::tally::Refused::ServerFull,
+                    },
+                    Some(address_key(peer.ip())),
+                );
                 if let Ok(slot) = Arc::clone(&refusing).try_acquire_owned() {
                     tokio::spawn(async move {
                         refuse(stream, peer, refusal).await;
@@ -218,13 +227,41 @@ pub async fn serve(
     Ok(())
 }
 
+/// The router, with the address each request's connection came from
+/// ([`crate::door::PeerAddress`]) in its extensions.
+#[derive(Clone)]
+struct WithPeer {
+    router: Router,
+    peer: SocketAddr,
+}
+
+impl tower_service::Service<hyper::Request<hyper::body::Incoming>> for WithPeer {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = axum::routing::future::RouteFuture<std::convert::Infallible>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        tower_service::Service::<hyper::Request<hyper::body::Incoming>>::poll_ready(
+            &mut self.router,
+            cx,
+        )
+    }
+
+    fn call(&mut self, mut request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        request
+            .extensions_mut()
+            .insert(crate::door::PeerAddress(self.peer));
+        tower_service::Service::call(&mut self.router, request)
+    }
+}
+
 async fn serve_connection(
     io: Counted,
-    router: Router,
+    service: WithPeer,
     head_timeout: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let service = TowerToHyperService::new(router);
+    let service = TowerToHyperService::new(service);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -269,7 +306,7 @@ async fn refuse(mut stream: TcpStream, peer: SocketAddr, refusal: Refusal) {
             "the server is full just now: please try again in a moment",
         ),
     };
-    tracing::warn!(address = %peer.ip(), status, "connection refused");
+    tracing::trace!(address = %peer.ip(), status, "connection refused");
     let body = serde_json::json!({ "error": sentence }).to_string();
     let answer = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 5\r\n\

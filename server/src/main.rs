@@ -62,6 +62,9 @@ enum Command {
         /// closed, to connect again). Default 8.
         #[arg(long, env = "ROUNDTABLE_MAX_ARRIVING_MIB", value_parser = clap::value_parser!(u32).range(1..=4096))]
         max_arriving_mib: Option<u32>,
+        /// Signing in, room codes and the lobby.
+        #[command(flatten)]
+        door: roundtable_server::door::DoorArgs,
     },
     /// Apply the database's migrations, then exit (`serve` applies them too).
     Migrate,
@@ -121,6 +124,7 @@ async fn main() -> std::process::ExitCode {
             public_url,
             max_connections_per_address,
             max_arriving_mib,
+            door,
         } => {
             let mut limits = Limits::default();
             if let Some(n) = max_connections_per_address {
@@ -136,6 +140,7 @@ async fn main() -> std::process::ExitCode {
                 client_dir,
                 public_url,
                 limits,
+                door: door.settings(),
             })
             .await
         }
@@ -262,9 +267,10 @@ async fn migrate(database: &Database) -> Result<(), String> {
 
 async fn add_chair(database: &Database, email: String, name: String) -> Result<(), String> {
     let email = email.trim().to_owned();
-    if !email.contains('@') || name.trim().is_empty() {
-        return Err("give a valid --email and a --name".into());
+    if !email.contains('@') || email.chars().any(roundtable_server::api::not_in_a_name) {
+        return Err("give a valid --email".into());
     }
+    let name = roundtable_server::api::name("name", &name).map_err(|e| e.to_string())?;
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
@@ -279,7 +285,7 @@ async fn add_chair(database: &Database, email: String, name: String) -> Result<(
     let chair = ChairRow {
         id: ChairId(uuid::Uuid::new_v4()),
         email: email.clone(),
-        name: name.trim().to_owned(),
+        name,
         password_hash: hash,
     };
     let result = storage.insert_chair(&chair).await;

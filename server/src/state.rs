@@ -16,6 +16,8 @@ pub struct AppState {
     pub rooms: Arc<Rooms>,
     pub config: Arc<Config>,
     pub notices: Arc<Notices>,
+    /// The front door's limits: signing in, room codes, the lobby.
+    pub door: Arc<crate::door::Door>,
 }
 
 /// Tells open event streams (the phones' voting pages) that a conference's safety

@@ -229,6 +229,18 @@ pub struct AuditRow {
     pub detail: serde_json::Value,
 }
 
+/// Something that happened to a chair's account, for its owner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountEventRow {
+    pub at: i64,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
+/// How many of an account's events are kept: each is written at most once per
+/// sign-in or per doubling of a run of wrong passwords, so these cover weeks.
+pub const ACCOUNT_EVENTS_KEPT: i64 = 200;
+
 /// Why a new scale could not be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenRefused {
@@ -369,6 +381,13 @@ operations! {
 
     /// A chair's account.
     fn chair(&self, id: ChairId) -> Result<Option<ChairRow>>;
+
+    /// Writes an event about a chair's account for its owner (wrong passwords tried
+    /// against it, a sign-in), keeping only the latest [`ACCOUNT_EVENTS_KEPT`].
+    fn record_account_event(&self, chair: ChairId, action: &str, detail: &serde_json::Value) -> Result<()>;
+
+    /// A chair's account events, newest first.
+    fn account_events(&self, chair: ChairId) -> Result<Vec<AccountEventRow>>;
 
     /// Stores a session by the hash of its token (the token itself is never stored).
     fn insert_session(

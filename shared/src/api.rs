@@ -44,6 +44,12 @@ pub struct Redeem {
 pub struct EnterLobby {
     pub room_code: String,
     pub name: String,
+    /// The conference, when the person came by the room view's QR code, whose
+    /// address names it: a guess that names its conference cannot be a guess at
+    /// every conference's code at once, so it is not held to the limit on all
+    /// guesses together (only to its address's), and gets in during an attack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conference: Option<ConferenceId>,
 }
 
 /// The answer to `POST /api/join` and `POST /api/lobby`.
@@ -89,6 +95,34 @@ pub struct ConferenceView {
     pub children: Vec<Child>,
     pub phase: Phase,
     pub room_code: String,
+}
+
+impl ConferenceView {
+    /// The room code as shown on screens: in groups of four (`ABCD EFGH JKLM`), easier
+    /// to read from the wall and to type. Spaces do not count when it is typed.
+    pub fn room_code_shown(&self) -> String {
+        spaced_room_code(&self.room_code)
+    }
+}
+
+/// A room code as people type it: letters and digits only, in capitals (spaces and
+/// dashes between its groups do not count).
+pub fn tidy_room_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// A room code in groups of four, separated by spaces.
+pub fn spaced_room_code(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Your own place in a conference.
@@ -180,6 +214,31 @@ pub struct ParticipantView {
     #[serde(default)]
     pub agency: Option<String>,
     pub status: ParticipantStatus,
+}
+
+/// `GET /api/conferences/{id}/lobby`: someone waiting to be let in, with what the
+/// chair should know before admitting them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingView {
+    #[serde(flatten)]
+    pub participant: ParticipantView,
+    /// How they asked to join: with the room code (typed, or by the QR code).
+    pub came_by: CameBy,
+    /// How many of the people waiting (this one among them) asked from the same
+    /// address, when the server knows (it forgets on restarting).
+    #[serde(default)]
+    pub from_same_address: Option<u32>,
+    /// Someone invited, or already let in, whose name this one's matches (ignoring
+    /// case, spaces and punctuation): perhaps them, perhaps someone posing as them.
+    #[serde(default)]
+    pub same_name_as: Option<ParticipantView>,
+}
+
+/// How someone waiting in the lobby asked to join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameBy {
+    RoomCode,
 }
 
 /// `POST /api/conferences/{id}/participants`: someone to invite.
@@ -512,6 +571,22 @@ pub struct AuditEntry {
     pub actor: Option<PersonRef>,
     pub action: String,
     /// What the command was given (a score of a scale not yet revealed left out).
+    pub detail: serde_json::Value,
+}
+
+/// `GET /api/account/events`: what happened to the signed-in chair's account, newest
+/// first: wrong passwords tried against it (`wrong_passwords`: how many in a row, and
+/// from how many addresses) and sign-ins (`signed_in`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountEvents {
+    pub events: Vec<AccountEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountEvent {
+    /// RFC 3339 in UTC.
+    pub at: String,
+    pub action: String,
     pub detail: serde_json::Value,
 }
 

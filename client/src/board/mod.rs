@@ -147,7 +147,7 @@ fn LiveBoard(conference: api::Conference) -> impl IntoView {
     Effect::new(move |_| set_page_title(&title.get()));
     let is_chair = role == Role::Chair;
     let conference_id = conference.id.to_string();
-    let room_code = conference.room_code.clone();
+    let room_code = roundtable_shared::api::spaced_room_code(&conference.room_code);
     let writes = permissions::adds_items(role);
 
     view! {

@@ -2,7 +2,7 @@
 
 use crate::error::JsonBody;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rand::RngExt;
@@ -48,11 +48,17 @@ async fn list(
     ))
 }
 
+/// 32 letters and digits, none that looks like another (no I, O, 0 or 1).
 const ROOM_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A room code's length: 12 of 32 symbols is 60 bits, so that guessing one during a
+/// conference's life is hopeless even at a thousand guesses a second (the arithmetic
+/// is in `docs/reliability.md`). Shown in three groups of four.
+pub(crate) const ROOM_CODE_LENGTH: usize = 12;
 
 fn room_code() -> String {
     let mut rng = rand::rng();
-    (0..6)
+    (0..ROOM_CODE_LENGTH)
         .map(|_| ROOM_CODE_ALPHABET[rng.random_range(0..ROOM_CODE_ALPHABET.len())] as char)
         .collect()
 }
@@ -60,7 +66,6 @@ fn room_code() -> String {
 async fn create(
     State(state): State<AppState>,
     SignedInChair(chair_id): SignedInChair,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<NewConference>,
 ) -> Result<(StatusCode, Json<Created>), ApiError> {
     let chair = state
@@ -209,7 +214,7 @@ async fn create(
         .await?;
     tracing::info!(conference = %conference.id, "conference created");
 
-    let base = super::people::base_url(&state, &headers);
+    let base = super::people::base_url(&state);
     let participants = rows
         .iter()
         .skip(1)

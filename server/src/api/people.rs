@@ -3,11 +3,13 @@
 use crate::error::JsonBody;
 use crate::error::Path;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use roundtable_shared::api::{Admit, EnterLobby, Invited, Joined, NewParticipant, ParticipantView};
+use roundtable_shared::api::{
+    Admit, CameBy, EnterLobby, Invited, Joined, NewParticipant, ParticipantView, WaitingView,
+};
 use roundtable_shared::doc::{self, DocumentKind};
 use roundtable_shared::protocol;
 use roundtable_shared::{ConferenceId, Participant, ParticipantId, ParticipantStatus, Phase, Role};
@@ -17,6 +19,7 @@ use uuid::Uuid;
 use super::access::Chairing;
 use super::text;
 use crate::auth;
+use crate::door::ClientAddress;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::{ParticipantRow, SessionSubject, now_ms};
@@ -39,17 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/lobby", post(enter_lobby))
 }
 
-/// Where people reach this server, for join links.
-pub(crate) fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.config.public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.config.listen.to_string());
-    format!("http://{host}")
+/// Where people reach this server, for join links: configured, never a request's
+/// `Host` (which whoever sends the request writes).
+pub(crate) fn base_url(state: &AppState) -> String {
+    state.config.base_url()
 }
 
 fn role_for_invite(role: &str) -> Result<Role, ApiError> {
@@ -114,7 +110,6 @@ fn model(p: &ParticipantRow) -> Option<Participant> {
 async fn add(
     State(state): State<AppState>,
     chair: Chairing,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<NewParticipant>,
 ) -> Result<(StatusCode, Json<Invited>), ApiError> {
     let id = chair.id();
@@ -136,7 +131,7 @@ async fn add(
             .await?;
     }
     tracing::info!(conference = %id, participant = %row.id, "participant invited");
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     Ok((StatusCode::CREATED, Json(invited(&base, &row, token))))
 }
 
@@ -147,7 +142,6 @@ async fn new_link(
     State(state): State<AppState>,
     Path((_, pid)): Path<(Uuid, Uuid)>,
     chair: Chairing,
-    headers: HeaderMap,
 ) -> Result<Json<Invited>, ApiError> {
     let id = chair.id();
     let p = participant_of(&state, id, pid).await?;
@@ -174,7 +168,7 @@ async fn new_link(
         )
         .await?;
     tracing::info!(conference = %id, participant = %p.id, "new join link");
-    let base = base_url(&state, &headers);
+    let base = base_url(&state);
     Ok(Json(invited(&base, &p, token)))
 }
 
@@ -247,15 +241,39 @@ async fn remove(
 async fn lobby(
     State(state): State<AppState>,
     chair: Chairing,
-) -> Result<Json<Vec<ParticipantView>>, ApiError> {
-    let waiting = state.storage.participants(chair.id()).await?;
-    Ok(Json(
-        waiting
-            .iter()
-            .filter(|p| p.status == ParticipantStatus::Waiting)
-            .map(ParticipantRow::view)
-            .collect(),
-    ))
+) -> Result<Json<Vec<WaitingView>>, ApiError> {
+    let people = state.storage.participants(chair.id()).await?;
+    let waiting: Vec<&ParticipantRow> = people
+        .iter()
+        .filter(|p| p.status == ParticipantStatus::Waiting)
+        .collect();
+    let addresses: Vec<_> = waiting
+        .iter()
+        .map(|p| state.door.entrant_address(p.id))
+        .collect();
+    let taking_part: Vec<&ParticipantRow> = people
+        .iter()
+        .filter(|p| p.status.takes_part() && p.role.is_some())
+        .collect();
+    let views = waiting
+        .iter()
+        .zip(&addresses)
+        .map(|(p, address)| {
+            let likeness = super::likeness(&p.name);
+            WaitingView {
+                participant: p.view(),
+                came_by: CameBy::RoomCode,
+                from_same_address: address.map(|address| {
+                    addresses.iter().filter(|a| **a == Some(address)).count() as u32
+                }),
+                same_name_as: taking_part
+                    .iter()
+                    .find(|other| !likeness.is_empty() && super::likeness(&other.name) == likeness)
+                    .map(|other| other.view()),
+            }
+        })
+        .collect();
+    Ok(Json(views))
 }
 
 async fn admit(
@@ -312,35 +330,49 @@ async fn turn_away(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Someone in the room types the code shown on the wall and their name; they wait in
-/// the lobby until the chair lets them in.
+/// Someone in the room types the code shown on the wall (or scans its QR code) and
+/// their name; they wait in the lobby until the chair lets them in. Within the front
+/// door's limits: room code guesses from one address and from everyone, entries
+/// from one address, and the places one address may take in a lobby.
 async fn enter_lobby(
     State(state): State<AppState>,
+    address: ClientAddress,
     JsonBody(body): JsonBody<EnterLobby>,
 ) -> Result<Response, ApiError> {
-    let code = body.room_code.trim().to_uppercase();
-    let conference = state
-        .storage
-        .conference_by_room_code(&code)
-        .await?
-        .filter(|c| c.phase != Phase::Closed)
-        .ok_or(ApiError::NotFound(
+    // The name first: a mistake in it costs no guess.
+    let name = text("name", &body.name, 100)?;
+    let code = roundtable_shared::api::tidy_room_code(&body.room_code);
+    state
+        .door
+        .guess_room_code(address, body.conference.is_some())?;
+    let conference = match body.conference {
+        Some(id) => state
+            .storage
+            .conference(id)
+            .await?
+            .filter(|c| same_code(&c.room_code, &code)),
+        None if code.is_empty() => None,
+        None => state.storage.conference_by_room_code(&code).await?,
+    };
+    let Some(conference) = conference.filter(|c| c.phase != Phase::Closed) else {
+        state.door.unknown_room_code(address);
+        return Err(ApiError::NotFound(
             "no meeting has this code: please check the code on the screen",
-        ))?;
-    let waiting = state
+        ));
+    };
+    let waiting: Vec<ParticipantId> = state
         .storage
         .participants(conference.id)
         .await?
         .iter()
         .filter(|p| p.status == ParticipantStatus::Waiting)
-        .count();
-    if waiting >= 50 {
-        return Err(ApiError::Busy);
-    }
+        .map(|p| p.id)
+        .collect();
+    state.door.lobby_place(address, &waiting)?;
     let row = ParticipantRow {
         id: ParticipantId(Uuid::new_v4()),
         conference_id: conference.id,
-        name: text("name", &body.name, 100)?,
+        name,
         role: None,
         agency: None,
         status: ParticipantStatus::Waiting,
@@ -354,6 +386,7 @@ async fn enter_lobby(
         detail: json!({ "name": row.name }),
     };
     state.storage.insert_participant(&row, None, &event).await?;
+    state.door.entered(row.id, address);
     let token = auth::start_session(&state, SessionSubject::Participant(row.id)).await?;
     tracing::info!(conference = %conference.id, participant = %row.id, "waiting in the lobby");
     Ok((
@@ -368,4 +401,17 @@ async fn enter_lobby(
         }),
     )
         .into_response())
+}
+
+/// Whether a typed code is a conference's, compared in constant time (it is a
+/// secret, and this comparison is the one an attacker who knows the conference can
+/// time).
+fn same_code(stored: &str, typed: &str) -> bool {
+    let (stored, typed) = (stored.as_bytes(), typed.as_bytes());
+    stored.len() == typed.len()
+        && stored
+            .iter()
+            .zip(typed)
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
 }

@@ -69,7 +69,7 @@ const MOST_DOCUMENT_CHANGES: u32 = 5000;
 
 /// A time in Unix milliseconds as RFC 3339 in UTC, always with three decimals, so that
 /// times sort as text.
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     const UTC_MS: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );

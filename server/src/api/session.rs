@@ -2,7 +2,9 @@
 
 use crate::error::JsonBody;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,6 +12,7 @@ use roundtable_shared::ParticipantStatus;
 use roundtable_shared::api::{ChairView, Joined, Me, Redeem, SignIn};
 
 use crate::auth::{self, Caller};
+use crate::door::{self, ClientAddress, SignInOutcome};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::SessionSubject;
@@ -21,40 +24,67 @@ pub fn router() -> Router<AppState> {
         .route("/api/join", post(redeem_link))
 }
 
+/// Signs a chair in, within the front door's limits (`door`): an address or account
+/// that has had too many wrong passwords waits before its next try, password checks
+/// queue on threads of their own, and the account's owner is told of wrong passwords
+/// in its account events.
 async fn sign_in(
     State(state): State<AppState>,
+    address: ClientAddress,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<SignIn>,
 ) -> Result<Response, ApiError> {
-    let chair = state.storage.chair_by_email(body.email.trim()).await?;
-    // Verify against a real hash even for an unknown email, so timing does not tell
-    // which emails have accounts.
-    let stored = chair
+    let email = body.email.trim();
+    let slot = state.door.enter_sign_in(address)?;
+    let chair = state.storage.chair_by_email(email).await?;
+    let known_browser = chair
         .as_ref()
-        .map_or(DUMMY_HASH.as_str(), |c| c.password_hash.as_str());
-    let password = body.password;
-    let stored_owned = stored.to_owned();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored_owned))
-        .await
-        .unwrap_or(false);
-    let chair = match chair {
-        Some(chair) if ok => chair,
-        _ => return Err(ApiError::WrongCredentials),
+        .is_some_and(|chair| door::known::is_known(&headers, chair));
+    let stored = chair.as_ref().map(|c| Arc::from(c.password_hash.as_str()));
+    let outcome = state
+        .door
+        .check_password(slot, address, email, known_browser, body.password, stored)
+        .await?;
+    let chair = match (chair, outcome) {
+        (Some(chair), SignInOutcome::Right) => chair,
+        (chair, SignInOutcome::Wrong { failures }) => {
+            if let Some(chair) = chair
+                && state.door.worth_telling(failures)
+            {
+                let detail = serde_json::json!({
+                    "in_a_row": failures,
+                    "last_from": address.0.to_string(),
+                });
+                state
+                    .storage
+                    .record_account_event(chair.id, "wrong_passwords", &detail)
+                    .await?;
+            }
+            return Err(ApiError::WrongCredentials);
+        }
+        (None, SignInOutcome::Right) => return Err(ApiError::WrongCredentials),
     };
     let token = auth::start_session(&state, SessionSubject::Chair(chair.id)).await?;
+    let detail =
+        serde_json::json!({ "from": address.0.to_string(), "known_browser": known_browser });
+    state
+        .storage
+        .record_account_event(chair.id, "signed_in", &detail)
+        .await?;
     tracing::info!(chair = %chair.id, "chair signed in");
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(
-            header::SET_COOKIE,
-            auth::set_session_cookie(&token, state.config.secure_cookies()),
-        )],
-    )
-        .into_response())
+    let secure = state.config.secure_cookies();
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    for cookie in [
+        auth::set_session_cookie(&token, secure),
+        door::known::cookie_for(&chair, secure),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
-
-/// An argon2id hash of a random password nobody knows.
-static DUMMY_HASH: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| auth::hash_password(&auth::new_token()).unwrap_or_default());
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(cookie) = auth::session_cookie(&headers) {

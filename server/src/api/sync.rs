@@ -49,7 +49,7 @@ async fn connect(
     ws: WebSocketRequest,
     kind: DocumentKind,
 ) -> Result<Response, ApiError> {
-    if !super::same_origin(&headers) {
+    if !super::same_origin(&headers, &state.config) {
         return Err(ApiError::Forbidden);
     }
     let id = ConferenceId(id);

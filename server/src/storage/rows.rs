@@ -9,8 +9,8 @@ use roundtable_shared::scale::ScaleStatus;
 use roundtable_shared::{ConferenceId, ConferenceKind, ParticipantStatus, Phase, Role};
 
 use super::{
-    AuditRow, ChairRow, ConferenceRow, DecisionRow, DocumentChangeRow, ParticipantRow, Result,
-    ScaleRow, StorageError, VoteRow,
+    AccountEventRow, AuditRow, ChairRow, ConferenceRow, DecisionRow, DocumentChangeRow,
+    ParticipantRow, Result, ScaleRow, StorageError, VoteRow,
 };
 
 /// A row's columns by name, as the schema declares them (text, a whole number). A
@@ -166,6 +166,15 @@ pub(super) fn audit(row: &impl Columns) -> Result<AuditRow> {
         action: row.text("action").to_owned(),
         detail: serde_json::from_str(row.text("detail"))
             .map_err(|_| StorageError::Corrupt("audit detail".into()))?,
+    })
+}
+
+pub(super) fn account_event(row: &impl Columns) -> Result<AccountEventRow> {
+    Ok(AccountEventRow {
+        at: row.int("at"),
+        action: row.text("action").to_owned(),
+        detail: serde_json::from_str(row.text("detail"))
+            .map_err(|_| StorageError::Corrupt("account event detail".into()))?,
     })
 }
 

@@ -29,6 +29,7 @@ pub struct TestApp {
     limits: Limits,
     /// `--public-url`: where people reach the server (behind a TLS proxy if https).
     public_url: Option<String>,
+    door: roundtable_server::door::Settings,
     running: Option<Running>,
     /// Last, so that the server stops before its database goes.
     database: TestDatabase,
@@ -55,23 +56,47 @@ impl TestApp {
     /// A server keeping its database in `data_dir` (SQLite's file; PostgreSQL keeps
     /// it on the cluster whatever `data_dir` is).
     pub async fn spawn_in(data_dir: tempfile::TempDir, limits: Limits) -> TestApp {
-        Self::spawn_full(data_dir, limits, None).await
+        Self::spawn_full(data_dir, limits, None, Default::default()).await
+    }
+
+    /// A server with the front door's limits set to `door`.
+    pub async fn spawn_with_door(door: roundtable_server::door::Settings) -> TestApp {
+        Self::spawn_full(
+            tempfile::tempdir().expect("temp dir"),
+            Limits::default(),
+            None,
+            door,
+        )
+        .await
     }
 
     async fn spawn_configured(limits: Limits, public_url: Option<String>) -> TestApp {
-        Self::spawn_full(tempfile::tempdir().expect("temp dir"), limits, public_url).await
+        Self::spawn_full(
+            tempfile::tempdir().expect("temp dir"),
+            limits,
+            public_url,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// A server with both the sync limits and the front door's set.
+    pub async fn spawn_limited(limits: Limits, door: roundtable_server::door::Settings) -> TestApp {
+        Self::spawn_full(tempfile::tempdir().expect("temp dir"), limits, None, door).await
     }
 
     async fn spawn_full(
         data_dir: tempfile::TempDir,
         limits: Limits,
         public_url: Option<String>,
+        door: roundtable_server::door::Settings,
     ) -> TestApp {
         let mut app = TestApp {
             addr: "127.0.0.1:0".parse().unwrap(),
             data_dir,
             limits,
             public_url,
+            door,
             running: None,
             database: TestDatabase::create().await,
         };
@@ -101,6 +126,7 @@ impl TestApp {
             client_dir: client_dir(),
             public_url: self.public_url.clone(),
             limits: self.limits.clone(),
+            door: self.door.clone(),
         };
         let running = roundtable_server::start(config)
             .await
@@ -152,6 +178,10 @@ impl TestApp {
             .unwrap();
         assert_eq!(response.status(), 204);
         chair
+    }
+
+    pub fn door(&self) -> &roundtable_server::door::Door {
+        &self.running.as_ref().expect("running").state.door
     }
 
     pub fn rooms(&self) -> &roundtable_server::sync::rooms::Rooms {
@@ -224,6 +254,21 @@ impl TestApp {
             })
             .collect();
         (id, people)
+    }
+
+    /// GETs `path` with `client`'s cookies and reads the JSON answer.
+    pub async fn get_json(&self, client: &reqwest::Client, path: &str) -> Value {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+
+    /// The room code of a conference, as its chair sees it.
+    pub async fn room_code(&self, chair: &reqwest::Client, conference: &str) -> String {
+        let detail = self
+            .get_json(chair, &format!("/api/conferences/{conference}"))
+            .await;
+        detail["room_code"].as_str().unwrap().to_owned()
     }
 
     /// Opens the conference's sync socket with a participant's token.

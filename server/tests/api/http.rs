@@ -128,7 +128,7 @@ async fn a_chair_creates_and_lists_conferences_and_bad_input_is_explained() {
     let list: Vec<Value> = get_json(&chair, app.url("/api/conferences")).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["id"], id);
-    assert_eq!(list[0]["room_code"].as_str().unwrap().len(), 6);
+    assert_eq!(list[0]["room_code"].as_str().unwrap().len(), 12);
 
     let cases = [
         (

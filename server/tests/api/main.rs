@@ -5,6 +5,7 @@
 mod access;
 mod database;
 mod doctor;
+mod door;
 mod helpers;
 mod http;
 mod limits;

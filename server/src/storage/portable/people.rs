@@ -40,6 +40,47 @@ macro_rules! people_operations {
                 .transpose()
         }
 
+        pub(in crate::storage) async fn record_account_event(
+            &self,
+            chair: ChairId,
+            action: &str,
+            detail: &serde_json::Value,
+        ) -> Result<()> {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO account_events (chair_id, at, action, detail) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(chair.to_string())
+            .bind(now_ms())
+            .bind(action)
+            .bind(detail.to_string())
+            .execute(&mut *tx)
+            .await?;
+            // The oldest go once there are more than are kept.
+            sqlx::query(
+                "DELETE FROM account_events WHERE chair_id = $1 AND id <= (
+                     SELECT id FROM account_events WHERE chair_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(chair.to_string())
+            .bind($crate::storage::ACCOUNT_EVENTS_KEPT)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub(in crate::storage) async fn account_events(&self, chair: ChairId) -> Result<Vec<$crate::storage::AccountEventRow>> {
+            sqlx::query(
+                "SELECT at, action, detail FROM account_events WHERE chair_id = $1 ORDER BY id DESC",
+            )
+            .bind(chair.to_string())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map($crate::storage::rows::account_event)
+            .collect()
+        }
+
         // --- sessions -------------------------------------------------------
 
         pub(in crate::storage) async fn insert_session(

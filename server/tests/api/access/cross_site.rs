@@ -23,6 +23,11 @@ fn from_elsewhere(this_site: &str) -> Vec<(&'static str, Vec<(&'static str, Stri
             "a look-alike Origin",
             vec![("origin", format!("{this_site}.attacker.example"))],
         ),
+        // This server's host and port, but another scheme: another origin.
+        (
+            "this host under https",
+            vec![("origin", this_site.replacen("http://", "https://", 1))],
+        ),
         // Sandboxed frames and some redirects.
         ("Origin: null", vec![("origin", "null".to_owned())]),
         (

@@ -149,6 +149,9 @@ pub(crate) fn rows() -> Vec<Row> {
         row(Post,   "/api/conferences",                                      Nothing, |_| Some(json!({ "title": "Another", "kind": "initial", "scheduled_start": super::HELD, "children": [{ "name": "Alex" }] })),
                                                                                                       [201, 201, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 410, 401]),
 
+        // A chair's own account.
+        row(Get,    "/api/account/events",                                   Nothing, none,          [200, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 401, 410, 401]),
+
         // One conference: its chair, and its invited or admitted participants.
         row(Get,    "/api/conferences/{id}",                                 Nothing, none,          [200, 403, 200, 200, 200, 200, 200, 200, 200, 200, 403, 403, 401, 410, 401]),
         row(Post,   "/api/conferences/{id}/phase",                           Nothing, |_| Some(json!({ "phase": "information_sharing" })),
