@@ -19,6 +19,9 @@ pub struct Config {
     /// The address people reach Roundtable at, used in join links. When absent, the
     /// request's Host is used.
     pub public_url: Option<String>,
+    /// This node's name among several sharing a PostgreSQL database (it names the
+    /// documents' leases it holds); one of its own when `None`.
+    pub node_name: Option<String>,
     pub limits: Limits,
 }
 

@@ -57,6 +57,11 @@ enum Command {
         /// limit each client.
         #[arg(long, env = "ROUNDTABLE_MAX_CONNECTIONS_PER_ADDRESS")]
         max_connections_per_address: Option<usize>,
+        /// This node's name, when several share one PostgreSQL database: unique among
+        /// them (it names the leases the node holds). By default the host's name,
+        /// the process id and a few random characters.
+        #[arg(long, env = "ROUNDTABLE_NODE_NAME")]
+        node_name: Option<String>,
     },
     /// Apply the database's migrations, then exit (`serve` applies them too).
     Migrate,
@@ -115,6 +120,7 @@ async fn main() -> std::process::ExitCode {
             client_dir,
             public_url,
             max_connections_per_address,
+            node_name,
         } => {
             let mut limits = Limits::default();
             if let Some(n) = max_connections_per_address {
@@ -126,6 +132,7 @@ async fn main() -> std::process::ExitCode {
                 database_url: cli.database_url,
                 client_dir,
                 public_url,
+                node_name,
                 limits,
             })
             .await

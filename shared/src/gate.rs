@@ -354,6 +354,24 @@ impl Gate {
         }
     }
 
+    /// Applies an update that the document's gate on another server node admitted
+    /// and stored: this one follows the stored log and judges nothing, but keeps
+    /// who wrote each item, as if it had admitted it.
+    pub fn apply_stored(&mut self, update: &[u8]) -> Result<(), LoadError> {
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            let update = Update::decode_v1(update).map_err(|_| LoadError::Undecodable)?;
+            self.doc
+                .transact_mut()
+                .apply_update(update)
+                .map_err(|_| LoadError::Inapplicable)
+        }))
+        .unwrap_or(Err(LoadError::Inapplicable));
+        let observed = self.recorder.take();
+        applied?;
+        self.remember_authors(&observed);
+        Ok(())
+    }
+
     /// Makes a change of the server's own (the outcome of a command it has checked).
     /// Returns the update to store and relay, or `None` if nothing changed.
     pub fn change(&mut self, change: impl FnOnce(&mut TransactionMut)) -> Option<Vec<u8>> {
@@ -544,5 +562,28 @@ mod tests {
         let (gate, left_out) = Gate::load_what_applies(&[&first]);
         assert!(left_out.is_empty());
         assert_eq!(gate.authors.len(), 1);
+    }
+
+    #[test]
+    fn a_follower_applies_what_the_owner_stored_and_judges_as_the_owner_would_after() {
+        let (alex, sam) = (professional(1), professional(2));
+        let mut owner = Gate::load([]).expect("an empty document");
+        let mut follower = Gate::load([]).expect("an empty document");
+        let alexs = replica(&owner, 7);
+        let Verdict::Accepted(stored) = owner.admit(alex, &add_by(&alexs, alex, "alex")) else {
+            panic!("the owner takes the item");
+        };
+        follower.apply_stored(&stored.update).expect("applies");
+        assert_eq!(follower.encode(), owner.encode());
+        // It knows who wrote the item: Sam may not edit it there either.
+        let sams = replica(&follower, 8);
+        let before = sams.transact().state_vector();
+        Board::new(&sams).insert_text(&mut sams.transact_mut(), "alex", 0, "sam ");
+        let edit = sams.transact().encode_state_as_update_v1(&before);
+        assert!(matches!(follower.admit(sam, &edit), Verdict::Refused(_)));
+        assert_eq!(
+            follower.apply_stored(&[0xff, 0x03, 0x01]),
+            Err(LoadError::Undecodable)
+        );
     }
 }

@@ -100,6 +100,7 @@ impl TestApp {
             database_url: self.database.url(),
             client_dir: client_dir(),
             public_url: self.public_url.clone(),
+            node_name: None,
             limits: self.limits.clone(),
         };
         let running = roundtable_server::start(config)
