@@ -20,7 +20,8 @@ CREATE TABLE document_leases (
 );
 
 -- Updates that reached a node that does not own their document, for the owner to
--- check and store as its own, with who sent them as the receiving node knows them.
+-- check and store as its own, with who sent them as the receiving node knows them
+-- (no one: the server's own change, the outcome of a command that node handled).
 -- The owner writes its verdict into the row in the transaction that stores the
 -- update (if it was accepted), and the receiving node takes the row away once it
 -- has read the verdict.
@@ -31,15 +32,16 @@ CREATE TABLE forwarded_updates (
     -- The node the update reached, and the connection there that sent it.
     node TEXT COLLATE "C" NOT NULL,
     connection BIGINT NOT NULL,
-    participant_id TEXT COLLATE "C" NOT NULL,
-    role TEXT COLLATE "C" NOT NULL,
+    participant_id TEXT COLLATE "C",
+    role TEXT COLLATE "C",
     data BYTEA NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     -- NULL until the owner has decided: accepted (stored as `seq`), known (nothing
     -- new), refused (for `reason`) or malformed.
     verdict TEXT COLLATE "C" CHECK (verdict IN ('accepted', 'known', 'refused', 'malformed')),
     reason TEXT COLLATE "C",
-    seq BIGINT
+    seq BIGINT,
+    CHECK ((participant_id IS NULL) = (role IS NULL))
 );
 CREATE INDEX forwarded_updates_waiting ON forwarded_updates (conference_id, document, id)
     WHERE verdict IS NULL;

@@ -85,7 +85,7 @@ async fn crash_cycles(cycles: usize, seed: u64) {
         ('e', "Jo Parent", "parent"),
     ];
     let at = server.url("");
-    let (conference, people) = conference::set_up(&at, &at, &people).await;
+    let (conference, people, _) = conference::set_up(&at, &at, &people).await;
     let url = format!("ws://{}/api/conferences/{conference}/sync", server.addr);
     let typists: Vec<Typist> = people
         .into_iter()

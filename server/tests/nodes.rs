@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use roundtable_shared::doc::Board;
 use roundtable_shared::gate::{Gate, Sender, Verdict};
-use roundtable_shared::{ParticipantId, Role};
+use roundtable_shared::{ParticipantId, Phase, Role};
 use sqlx::{Connection, PgConnection, Row};
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, Transact, Update};
@@ -83,6 +83,12 @@ const PEOPLE: [(char, &str, &str); 6] = [
 /// Signs the chair in through one node and creates the conference through another:
 /// a sign-in holds on every node.
 async fn set_up(sign_in: &Node, create: &Node) -> (String, Vec<Person>) {
+    let (conference, people, _) = set_up_as_chair(sign_in, create).await;
+    (conference, people)
+}
+
+/// As [`set_up`], with the chair's session cookie.
+async fn set_up_as_chair(sign_in: &Node, create: &Node) -> (String, Vec<Person>, String) {
     conference::set_up(&sign_in.url(""), &create.url(""), &PEOPLE).await
 }
 
@@ -320,6 +326,69 @@ async fn a_forbidden_edit_through_a_node_that_does_not_own_the_document_is_refus
     pat.saved().await;
     jo.wait_until("shown Pat's item", |c| c.has_item("after"))
         .await;
+    ali.wait_until("shown Pat's item", |c| c.has_item("after"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_through_a_node_that_does_not_own_the_document_is_written_by_its_owner_and_a_removal_closes_connections_everywhere()
+ {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((_database, url, nodes)) = nodes(3).await else {
+        return;
+    };
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (conference, people, cookie) = set_up_as_chair(a, b).await;
+    let mut ali = connect("Ali", a, &conference, person(&people, 'a')).await;
+    let owned = lease(&url, &conference).await;
+    assert_eq!(owned.0, a.name);
+    let mut pat = connect("Pat", b, &conference, person(&people, 'c')).await;
+    let mut jo = connect("Jo", b, &conference, person(&people, 'e')).await;
+
+    // The chair moves the meeting on through node C, which has nobody in it: the
+    // change is made there, forwarded to node A, stored, and reaches everyone.
+    let http = reqwest::Client::new();
+    let moved = http
+        .post(c.url(&format!("/api/conferences/{conference}/phase")))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({ "phase": "information_sharing" }))
+        .send()
+        .await
+        .expect("the command is answered");
+    assert_eq!(moved.status(), 200);
+    let sharing = |c: &Client| c.phase() == Some(Phase::InformationSharing);
+    ali.wait_until("moved on", sharing).await;
+    pat.wait_until("moved on", sharing).await;
+    jo.wait_until("moved on", sharing).await;
+    assert_eq!(
+        lease(&url, &conference).await,
+        owned,
+        "node A owns it still"
+    );
+    let store = stored(&url, &conference).await;
+    assert_eq!(
+        roundtable_shared::doc::read_phase(&store.transact()),
+        Some(Phase::InformationSharing)
+    );
+    assert_no_row_repeats_another(&url, &conference).await;
+
+    // The chair removes Jo through node C; Jo is connected to node B, and is cut off
+    // there too.
+    let jo_id = &person(&people, 'e').participant;
+    let removed = http
+        .delete(c.url(&format!(
+            "/api/conferences/{conference}/participants/{jo_id}"
+        )))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("the command is answered");
+    assert_eq!(removed.status(), 204);
+    jo.wait_until("cut off", |c| c.closed).await;
+    assert_eq!(jo.close_code, Some(4403));
+    // The others carry on.
+    pat.add_item("after", "Said after Jo left").await;
+    pat.saved().await;
     ali.wait_until("shown Pat's item", |c| c.has_item("after"))
         .await;
 }

@@ -23,24 +23,41 @@ use super::{ForwardVerdict, Lease, Result, StorageError};
 /// - `u <document> <seq>`: the owner committed updates, the last numbered `seq`;
 /// - `f <document>`: an update was forwarded to the document's owner;
 /// - `v <document>`: the owner gave verdicts on forwarded updates;
-/// - `l <document>`: the owner gave the lease up.
+/// - `l <document>`: the owner gave the lease up;
+/// - `x <conference> <participant> <code> <reason…>`: close that participant's
+///   connections to the conference, with that code and reason (they were removed).
 pub const CHANNEL: &str = "roundtable";
 
 /// A conference's document.
 pub type DocumentKey = (ConferenceId, DocumentKind);
 
 /// A wake-up, as a node reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Updates(DocumentKey, i64),
     Forwarded(DocumentKey),
     Answered(DocumentKey),
     Released(DocumentKey),
+    Disconnect {
+        conference: ConferenceId,
+        participant: ParticipantId,
+        code: u16,
+        reason: String,
+    },
 }
 
 impl Notice {
     /// Reads a payload sent on [`CHANNEL`]; `None` for anything else.
     pub fn parse(payload: &str) -> Option<Notice> {
+        if let Some(rest) = payload.strip_prefix("x ") {
+            let mut words = rest.splitn(4, ' ');
+            return Some(Notice::Disconnect {
+                conference: words.next()?.parse().ok()?,
+                participant: words.next()?.parse().ok()?,
+                code: words.next()?.parse().ok()?,
+                reason: words.next()?.to_owned(),
+            });
+        }
         let mut words = payload.split(' ');
         let kind = words.next()?;
         let conference = words.next()?.parse().ok()?;
@@ -56,12 +73,14 @@ impl Notice {
         words.next().is_none().then_some(notice)
     }
 
-    pub fn key(&self) -> DocumentKey {
+    /// The document it is about, if it is about one.
+    pub fn key(&self) -> Option<DocumentKey> {
         match *self {
             Notice::Updates(key, _)
             | Notice::Forwarded(key)
             | Notice::Answered(key)
-            | Notice::Released(key) => key,
+            | Notice::Released(key) => Some(key),
+            Notice::Disconnect { .. } => None,
         }
     }
 }
@@ -73,10 +92,15 @@ pub struct Forwarded {
     /// The node it reached, and its connection there.
     pub node: String,
     pub connection: u64,
-    pub participant: ParticipantId,
-    pub role: Role,
+    /// Who sent it, as the node it reached knows them; `None` for the server's own
+    /// change (the outcome of a command that node handled).
+    pub sender: Option<(ParticipantId, Role)>,
     pub data: Vec<u8>,
 }
+
+/// An update to forward: the connection it came on, who sent it (none: the
+/// server's own change), and its bytes.
+pub type ToForward<'a> = (u64, Option<(ParticipantId, Role)>, &'a [u8]);
 
 /// Where one document stands, for a node that has it open.
 #[derive(Debug, Clone, Copy)]
@@ -267,18 +291,24 @@ impl Nodes {
     }
 
     /// Forwards updates that reached `node` to the document's owner, with who sent
-    /// each (`(connection, participant, role, update)`), and wakes the owner. Returns
-    /// their ids, in order.
+    /// each (`(connection, sender, update)`; no sender for the server's own), and
+    /// wakes the owner. Returns their ids, in order.
     pub async fn forward(
         &self,
         (conference, kind): DocumentKey,
         node: &str,
-        updates: &[(u64, ParticipantId, Role, &[u8])],
+        updates: &[ToForward<'_>],
     ) -> Result<Vec<i64>> {
         let connections: Vec<i64> = updates.iter().map(|u| u.0 as i64).collect();
-        let participants: Vec<String> = updates.iter().map(|u| u.1.to_string()).collect();
-        let roles: Vec<&str> = updates.iter().map(|u| u.2.as_str()).collect();
-        let data: Vec<&[u8]> = updates.iter().map(|u| u.3).collect();
+        let participants: Vec<Option<String>> = updates
+            .iter()
+            .map(|u| u.1.map(|(p, _)| p.to_string()))
+            .collect();
+        let roles: Vec<Option<&str>> = updates
+            .iter()
+            .map(|u| u.1.map(|(_, r)| r.as_str()))
+            .collect();
+        let data: Vec<&[u8]> = updates.iter().map(|u| u.2).collect();
         let mut ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "WITH forwarded AS (
                  INSERT INTO forwarded_updates
@@ -329,33 +359,37 @@ impl Nodes {
         .await?
         .iter()
         .map(|row| {
+            let participant = rows::optional_id(row, "participant_id")?;
+            let role = rows::optional_word(row, "role", Role::parse)?;
             Ok(Forwarded {
                 id: row.int("id"),
                 node: row.text("node").to_owned(),
                 connection: row.int("connection") as u64,
-                participant: rows::id(row, "participant_id")?,
-                role: rows::word(row, "role", Role::parse)?,
+                sender: participant.zip(role),
                 data: row.get("data"),
             })
         })
         .collect()
     }
 
-    /// Takes the verdicts given on updates `node` forwarded to a document's owner:
-    /// each is read once, and its row goes.
+    /// Takes the verdicts given on updates `node` forwarded to a document's owner,
+    /// of those with these ids: each is read once, and its row goes.
     pub async fn take_verdicts(
         &self,
         (conference, kind): DocumentKey,
         node: &str,
+        ids: &[i64],
     ) -> Result<Vec<(i64, ForwardVerdict)>> {
         sqlx::query(
             "DELETE FROM forwarded_updates
-             WHERE conference_id = $1 AND document = $2 AND node = $3 AND verdict IS NOT NULL
+             WHERE conference_id = $1 AND document = $2 AND node = $3 AND id = ANY($4)
+               AND verdict IS NOT NULL
              RETURNING id, verdict, reason, seq",
         )
         .bind(conference.to_string())
         .bind(kind.as_str())
         .bind(node)
+        .bind(ids)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -399,6 +433,23 @@ impl Nodes {
             })
         })
         .collect()
+    }
+
+    /// Tells every node to close `participant`'s connections to `conference`.
+    pub async fn disconnect(
+        &self,
+        conference: ConferenceId,
+        participant: ParticipantId,
+        code: u16,
+        reason: &str,
+    ) -> Result<()> {
+        let payload = format!("x {conference} {participant} {code} {reason}");
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Deletes forwarded updates older than `age`, decided or not: their sender was
@@ -461,5 +512,16 @@ mod tests {
         check(format!("x {conference} shared"), None);
         check(format!("f {conference} shared extra"), None);
         check("f not-an-id shared".into(), None);
+        let participant = ParticipantId(uuid::Uuid::from_u128(9));
+        check(
+            format!("x {conference} {participant} 4403 you have been removed"),
+            Some(Notice::Disconnect {
+                conference,
+                participant,
+                code: 4403,
+                reason: "you have been removed".into(),
+            }),
+        );
+        check(format!("x {conference} {participant} not-a-code why"), None);
     }
 }

@@ -23,7 +23,10 @@ use tokio::sync::{Notify, watch};
 use super::Limits;
 use super::room::{Room, RoomKey};
 use crate::storage::nodes::{Nodes, Notice};
-use crate::storage::{Lease, Result, Storage};
+use crate::storage::{ForwardVerdict, Lease, Result, Storage, StorageError};
+
+/// How often a command waits looking for the owner's verdict on its change.
+const VERDICT_POLL: Duration = Duration::from_millis(10);
 
 /// How a node takes part among the others.
 #[derive(Debug, Clone)]
@@ -188,6 +191,37 @@ impl Cluster {
         }
     }
 
+    /// Waits for the owner's verdict on the server's own change, forwarded by this
+    /// node as the row `id`: `Ok` once it is stored (or was nothing new).
+    pub async fn verdict(&self, key: RoomKey, id: i64) -> Result<()> {
+        let until = tokio::time::Instant::now() + self.config.forward_timeout;
+        loop {
+            let verdicts = self
+                .nodes
+                .take_verdicts(key, &self.config.node, &[id])
+                .await?;
+            match verdicts.into_iter().next() {
+                Some((_, ForwardVerdict::Accepted(_) | ForwardVerdict::Known)) => return Ok(()),
+                Some((_, ForwardVerdict::Refused(reason))) => {
+                    return Err(StorageError::Write(reason));
+                }
+                Some((_, ForwardVerdict::Malformed)) => {
+                    return Err(StorageError::Write(
+                        "the owner could not read the change".into(),
+                    ));
+                }
+                None if tokio::time::Instant::now() >= until => {
+                    return Err(StorageError::Unavailable(
+                        "the document's owner did not answer in time".into(),
+                    ));
+                }
+                // Commands are few: looking every few milliseconds costs little, and
+                // needs no room open here to be told.
+                None => tokio::time::sleep(VERDICT_POLL).await,
+            }
+        }
+    }
+
     /// Starts a room's task: it does what the room is woken for until the room is
     /// unloaded.
     pub fn open(self: &Arc<Self>, room: &Arc<Room>) {
@@ -257,7 +291,23 @@ impl Cluster {
 
     /// Wakes the room a notification names, for what it says.
     fn notice(&self, notice: Notice) {
-        let Some(room) = self.room(notice.key()) else {
+        if let Notice::Disconnect {
+            conference,
+            participant,
+            code,
+            reason,
+        } = notice
+        {
+            let reason = super::mailbox::CloseReason::new(code, reason);
+            for room in self.open_rooms() {
+                if room.key().0 == conference {
+                    let reason = reason.clone();
+                    tokio::spawn(async move { room.disconnect(participant, &reason).await });
+                }
+            }
+            return;
+        }
+        let Some(room) = notice.key().and_then(|key| self.room(key)) else {
             return;
         };
         let owner = room.owner.load(Ordering::Relaxed);

@@ -7,7 +7,9 @@
 //! what its connections send to the owner (`forwarded_updates`), and answers each
 //! sender with the owner's verdict: a connection reads its next message only once
 //! its update has one, so "saved?" is answered only after every update before it
-//! has been stored or refused, as on one node.
+//! has been stored or refused, as on one node. A command handled here writes its
+//! outcome the same way: made on a copy of this node's, forwarded, and stored by the
+//! owner (`Room::server_change`).
 //!
 //! When nobody holds the document's lease (its owner gave it up, or died and the
 //! lease ran out), a follower takes it over: it relays what the old owner stored,
@@ -49,8 +51,8 @@ impl Room {
             match waiting.from {
                 From::Local { connection, answer } => match state.connections.get(&connection) {
                     Some(c) => {
-                        let (participant, role) = (c.peer.participant, c.peer.role);
-                        batch.push((connection, participant, role, waiting.update, answer));
+                        let sender = Some((c.peer.participant, c.peer.role));
+                        batch.push((connection, sender, waiting.update, answer));
                     }
                     None => {
                         let _ = answer.send(Outcome::Applied);
@@ -67,9 +69,7 @@ impl Room {
         }
         let rows: Vec<_> = batch
             .iter()
-            .map(|(connection, participant, role, update, _)| {
-                (*connection, *participant, *role, update.as_slice())
-            })
+            .map(|(connection, sender, update, _)| (*connection, *sender, update.as_slice()))
             .collect();
         match cluster
             .nodes()
@@ -77,13 +77,13 @@ impl Room {
             .await
         {
             Ok(ids) => {
-                for (id, (connection, _, _, _, answer)) in ids.into_iter().zip(batch) {
+                for (id, (connection, _, _, answer)) in ids.into_iter().zip(batch) {
                     state.pending.insert(id, Pending { connection, answer });
                 }
             }
             Err(e) => {
                 tracing::error!(conference = %self.key().0, error = %e, "could not forward updates to the document's owner");
-                for (connection, _, _, _, answer) in batch {
+                for (connection, _, _, answer) in batch {
                     self.refuse(state, connection, protocol::NOT_SAVED.into());
                     let _ = answer.send(Outcome::NotStored);
                 }
@@ -149,9 +149,10 @@ impl Room {
         if reasons & Wake::ANSWERED != 0 && !state.pending.is_empty() {
             // Verdicts first: an accepted one's row is then among those read next,
             // and is not relayed back to its sender.
+            let ids: Vec<i64> = state.pending.keys().copied().collect();
             let verdicts = cluster
                 .nodes()
-                .take_verdicts(self.key(), cluster.node())
+                .take_verdicts(self.key(), cluster.node(), &ids)
                 .await?;
             for (id, verdict) in verdicts {
                 if let (ForwardVerdict::Accepted(seq), Some(p)) = (&verdict, state.pending.get(&id))

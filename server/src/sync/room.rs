@@ -347,7 +347,8 @@ impl Drop for Turn<'_> {
 /// An update the gate accepted and applied in memory, to be stored and relayed.
 struct Accepted {
     from: From,
-    sender: ParticipantId,
+    /// `None` for the server's own change, forwarded by another node.
+    sender: Option<ParticipantId>,
     update: Vec<u8>,
     /// The client ids it is the first to write under, stored with it as its sender's.
     claims: Vec<ClientID>,
@@ -355,12 +356,21 @@ struct Accepted {
 
 /// What the gate came to, as the room acts on it.
 enum Step {
-    /// Applied in memory; the sender's, and the update as the document took it.
-    Accepted(ParticipantId, Admitted),
+    /// Applied in memory; the sender's (none: the server's), and the update as the
+    /// document took it.
+    Accepted(Option<ParticipantId>, Admitted),
     /// Answered: refused, malformed, or nothing new.
     Done(Outcome),
     /// Applied, but it must not stay: the document is to be reloaded.
     Spoiled(Option<Refusal>),
+}
+
+/// What became of a change of the server's own.
+pub(super) enum ServerChange {
+    /// Stored and relayed (or there was nothing to change).
+    Done,
+    /// Forwarded to the document's owner, as the forwarded row with this id.
+    Forwarded(i64),
 }
 
 /// What happened to an update a client sent.
@@ -746,13 +756,11 @@ impl Room {
                 ),
                 None => return Step::Done(Outcome::Applied),
             },
-            From::Forwarded(f) => (
-                Sender {
-                    participant: f.participant,
-                    role: f.role,
-                },
-                None,
-            ),
+            From::Forwarded(f) => match f.sender {
+                Some((participant, role)) => (Sender { participant, role }, None),
+                // The server's own change, made where the command was handled.
+                None => return self.admit_server(state, update),
+            },
         };
         let peer = sender;
         let unstored: usize = accepted.iter().map(|a| a.update.len()).sum();
@@ -760,7 +768,7 @@ impl Room {
             state.document.stored_bytes + unstored + update.len() > limits.max_document_bytes;
         let mine: usize = accepted
             .iter()
-            .filter(|a| a.sender == peer.participant)
+            .filter(|a| a.sender == Some(peer.participant))
             .map(|a| a.update.len())
             .sum();
         let stored = state.document.bytes_by_sender.get(&peer.participant);
@@ -783,7 +791,7 @@ impl Room {
             .gate
             .admit_holding(sender, update, held_by_another)
         {
-            Verdict::Accepted(taken) => Step::Accepted(peer.participant, taken),
+            Verdict::Accepted(taken) => Step::Accepted(Some(peer.participant), taken),
             Verdict::Known => Step::Done(Outcome::Applied),
             // It builds on changes the server does not have: nothing of it is taken,
             // and the client is told to send it with what it builds on.
@@ -794,6 +802,19 @@ impl Room {
                 tracing::debug!(conference = %self.key.0, participant = %peer.participant, %refusal, "update refused");
                 Step::Done(self.refuse_from(state, connection, refusal.to_string()))
             }
+            Verdict::Malformed(why) => Step::Done(Outcome::Malformed(why)),
+            Verdict::Spoiled(refusal) => Step::Spoiled(refusal),
+        }
+    }
+
+    /// Asks the gate about a change the server made on another node (the outcome of
+    /// a command handled there), forwarded to this one, the owner.
+    fn admit_server(&self, state: &mut RoomState, update: &[u8]) -> Step {
+        match state.document.gate.admit_server(update) {
+            Verdict::Accepted(taken) => Step::Accepted(None, taken),
+            Verdict::Known => Step::Done(Outcome::Applied),
+            Verdict::Incomplete(_) => Step::Done(Outcome::Refused(Refusal::Incomplete.to_string())),
+            Verdict::Refused(refusal) => Step::Done(Outcome::Refused(refusal.to_string())),
             Verdict::Malformed(why) => Step::Done(Outcome::Malformed(why)),
             Verdict::Spoiled(refusal) => Step::Spoiled(refusal),
         }
@@ -849,11 +870,15 @@ impl Room {
         let rows: Vec<(i64, Option<ParticipantId>, &[u8])> = accepted
             .iter()
             .zip(first..)
-            .map(|(a, seq)| (seq, Some(a.sender), a.update.as_slice()))
+            .map(|(a, seq)| (seq, a.sender, a.update.as_slice()))
             .collect();
         let claims: Vec<(u64, ParticipantId)> = accepted
             .iter()
-            .flat_map(|a| a.claims.iter().map(|c| (c.get(), a.sender)))
+            .flat_map(|a| {
+                a.claims
+                    .iter()
+                    .filter_map(move |c| Some((c.get(), a.sender?)))
+            })
             .collect();
         let verdicts: Vec<(i64, ForwardVerdict)> = accepted
             .iter()
@@ -907,7 +932,9 @@ impl Room {
             state.document.next_seq += 1;
             state.document.since_snapshot += 1;
             state.document.stored_bytes += a.update.len();
-            *state.document.bytes_by_sender.entry(a.sender).or_default() += a.update.len();
+            if let Some(sender) = a.sender {
+                *state.document.bytes_by_sender.entry(sender).or_default() += a.update.len();
+            }
             let relay = encode(&Message::Sync(SyncMessage::Update(a.update)));
             match a.from {
                 From::Local { connection, answer } => {
@@ -1028,25 +1055,27 @@ impl Room {
     }
 
     /// Applies a change made by the server itself (the outcome of a command): stored
-    /// first, then relayed to everyone.
-    pub async fn server_change(
+    /// first, then relayed to everyone. On a node that does not own the document
+    /// (and cannot take it over), the change is made on a copy of this node's and
+    /// forwarded to the owner: the caller waits for its verdict, with the room let
+    /// go (`ServerChange::Forwarded`).
+    pub(super) async fn server_change(
         &self,
         storage: &Storage,
         change: impl FnOnce(&mut TransactionMut),
-    ) -> Result<(), StorageError> {
+    ) -> Result<ServerChange, StorageError> {
         let mut state = self.state.lock().await;
         if state.poisoned {
             return Err(StorageError::Corrupt(
                 "the conference is being reloaded".into(),
             ));
         }
-        // Only the owner writes: a follower takes the document over if nobody holds
-        // it. Forwarding the server's own changes to another owner is not built yet.
+        // Only the owner writes: a follower takes the document over if nobody holds it.
         if matches!(state.part, Part::Follower) && !self.take_over(&mut state, storage).await? {
-            return Err(StorageError::NotOwner);
+            return self.forward_server_change(&state, change).await;
         }
         let Some(update) = state.document.gate.change(change) else {
-            return Ok(());
+            return Ok(ServerChange::Done);
         };
         let seq = state.document.next_seq;
         let Some(fence) = state.part.fence() else {
@@ -1070,7 +1099,41 @@ impl Room {
         self.cursor.store(seq, Ordering::Relaxed);
         let relay = encode(&Message::Sync(SyncMessage::Update(update)));
         broadcast(&mut state, None, relay);
-        Ok(())
+        Ok(ServerChange::Done)
+    }
+
+    /// Makes the server's change on a copy of this follower's document, under a
+    /// client id of its own (this node's copy only ever holds what is stored), and
+    /// forwards it to the owner.
+    async fn forward_server_change(
+        &self,
+        state: &RoomState,
+        change: impl FnOnce(&mut TransactionMut),
+    ) -> Result<ServerChange, StorageError> {
+        let Some(cluster) = &self.cluster else {
+            return Err(StorageError::NotOwner);
+        };
+        let copy = roundtable_shared::doc::new_document();
+        let whole = yrs::Update::decode_v1(&state.document.gate.encode())
+            .map_err(|e| StorageError::Corrupt(format!("this node's copy: {e}")))?;
+        copy.transact_mut()
+            .apply_update(whole)
+            .map_err(|e| StorageError::Corrupt(format!("this node's copy: {e}")))?;
+        let update = {
+            let mut txn = copy.transact_mut();
+            change(&mut txn);
+            txn.encode_update_v1()
+        };
+        let changed = yrs::Update::decode_v1(&update).is_ok_and(|u| !u.is_empty());
+        if !changed {
+            return Ok(ServerChange::Done);
+        }
+        let ids = cluster
+            .nodes()
+            .forward(self.key, cluster.node(), &[(0, None, &update)])
+            .await?;
+        let id = ids.first().copied().ok_or(StorageError::NotOwner)?;
+        Ok(ServerChange::Forwarded(id))
     }
 
     /// Reads the document.

@@ -12,7 +12,7 @@ use yrs::{Doc, TransactionMut};
 use super::cluster::{Cluster, ClusterConfig};
 use super::mailbox::{self, CloseReason, Receiver};
 use super::peer::Peer;
-use super::room::{Connection, Room, RoomKey, compact};
+use super::room::{Connection, Room, RoomKey, ServerChange, compact};
 use super::{Limits, allowance};
 use crate::storage::{Storage, StorageError};
 use roundtable_shared::ConferenceId;
@@ -251,7 +251,9 @@ impl Rooms {
         self.release(room.key(), slot);
     }
 
-    /// Runs a server change on a conference's document, loading it if needed.
+    /// Runs a server change on a conference's document, loading it if needed. On a
+    /// node that does not own the document, it is forwarded to the node that does,
+    /// and this returns once the owner has stored it (or refused it).
     pub async fn server_change(
         &self,
         key: RoomKey,
@@ -272,16 +274,31 @@ impl Rooms {
             Err(e) => Err(e),
         };
         self.release(key, slot);
-        result
+        match (result?, &self.cluster) {
+            (ServerChange::Done, _) => Ok(()),
+            (ServerChange::Forwarded(id), Some(cluster)) => cluster.verdict(key, id).await,
+            (ServerChange::Forwarded(_), None) => Err(StorageError::NotOwner),
+        }
     }
 
-    /// Closes every open connection of `participant` to `conference`.
+    /// Closes every open connection of `participant` to `conference`, on every node.
     pub async fn disconnect(
         &self,
         conference: ConferenceId,
         participant: ParticipantId,
         reason: CloseReason,
     ) {
+        if let Some(cluster) = &self.cluster {
+            let told = cluster
+                .nodes()
+                .disconnect(conference, participant, reason.code, &reason.reason)
+                .await;
+            if let Err(e) = told {
+                // Their link and sessions have ended: they cannot connect again.
+                tracing::warn!(conference = %conference, error = %e,
+                    "could not tell the other nodes to close a participant's connections");
+            }
+        }
         let rooms: Vec<Slot> = self
             .registry()
             .iter()

@@ -9,12 +9,12 @@ use super::typist::Person;
 
 /// Signs the chair in at `sign_in` (a server's address, `http://…`) and creates, at
 /// `create`, a conference with `people` (`(letter, name, role)` each); returns its
-/// id and the people as the typists know them.
+/// id, the people as the typists know them, and the chair's session cookie.
 pub async fn set_up(
     sign_in: &str,
     create: &str,
     people: &[(char, &str, &str)],
-) -> (String, Vec<Person>) {
+) -> (String, Vec<Person>, String) {
     let response = reqwest::Client::new()
         .post(format!("{sign_in}/api/session"))
         .json(&json!({ "email": CHAIR_EMAIL, "password": CHAIR_PASSWORD }))
@@ -38,7 +38,7 @@ pub async fn set_up(
         .collect();
     let response = reqwest::Client::new()
         .post(format!("{create}/api/conferences"))
-        .header("cookie", cookie)
+        .header("cookie", &cookie)
         .json(&json!({
             "title": "Initial child protection conference",
             "kind": "initial",
@@ -68,5 +68,5 @@ pub async fn set_up(
             creates_shared: *letter == 'a',
         })
         .collect();
-    (conference, people)
+    (conference, people, cookie)
 }

@@ -30,8 +30,9 @@ pub struct Client {
     pub received: Vec<Vec<u8>>,
     /// Refusals, with their reasons.
     pub refusals: Vec<String>,
-    /// Whether the connection has ended.
+    /// Whether the connection has ended, and with which close code.
     pub closed: bool,
+    pub close_code: Option<u16>,
 }
 
 /// Opens a connection to `url` as the holder of `token`, as a typist does.
@@ -56,6 +57,7 @@ impl Client {
             received: Vec::new(),
             refusals: Vec::new(),
             closed: false,
+            close_code: None,
         };
         client.session.connection_opened();
         client.flush().await;
@@ -134,7 +136,13 @@ impl Client {
                 self.session.received(&bytes);
                 self.flush().await;
             }
-            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => {
+            Some(Ok(WsMessage::Close(frame))) => {
+                let code = frame.map_or(1005, |f| u16::from(f.code));
+                self.closed = true;
+                self.close_code = Some(code);
+                self.session.connection_closed(code);
+            }
+            None | Some(Err(_)) => {
                 self.closed = true;
                 self.session.connection_closed(1006);
             }
@@ -175,6 +183,11 @@ impl Client {
         Board::get(&txn)
             .map(|b| b.items(&txn).into_iter().map(|i| (i.id, i.text)).collect())
             .unwrap_or_default()
+    }
+
+    /// The meeting's phase, as our copy has it.
+    pub fn phase(&self) -> Option<roundtable_shared::Phase> {
+        roundtable_shared::doc::read_phase(&yrs::Transact::transact(self.session.doc()))
     }
 
     pub fn has_item(&self, id: &str) -> bool {
