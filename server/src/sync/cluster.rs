@@ -351,12 +351,12 @@ async fn renewing(cluster: Weak<Cluster>, mut stopping: watch::Receiver<bool>) {
         if held.is_empty() {
             continue;
         }
-        let renewed = match cluster
+        let renewed: std::collections::HashSet<RoomKey> = match cluster
             .nodes
             .renew(&cluster.config.node, &held, cluster.config.lease)
             .await
         {
-            Ok(renewed) => renewed,
+            Ok(renewed) => renewed.into_iter().collect(),
             Err(e) => {
                 // Tried again at the next tick; the fence keeps a lease that ran out
                 // meanwhile from being written under.

@@ -146,6 +146,9 @@ impl Room {
         storage: &Storage,
         reasons: u8,
     ) -> Result<(), StorageError> {
+        // A sender that stopped waiting (it was told its update was not saved, and
+        // sends it again) needs no verdict.
+        state.pending.retain(|_, p| !p.answer.is_closed());
         if reasons & Wake::ANSWERED != 0 && !state.pending.is_empty() {
             // Verdicts first: an accepted one's row is then among those read next,
             // and is not relayed back to its sender.
