@@ -58,6 +58,11 @@ fi
 say "the HTTP API's tests on PostgreSQL"
 ROUNDTABLE_TEST_ENGINE=postgres cargo test -p roundtable-server --test api
 
+say "several server nodes on one PostgreSQL database, with the takeover time"
+# Also run by `cargo test --workspace` above, quietly; again here to print what it
+# measured.
+cargo test -p roundtable-server --test nodes -- --nocapture
+
 say "the patched yrs's own tests"
 bash scripts/test-vendored-yrs.sh
 

@@ -153,6 +153,7 @@ impl Server {
                 database_url: None,
                 client_dir: dir.0.join("client"),
                 public_url: None,
+                node_name: None,
                 limits: limits.clone(),
                 door: roundtable_server::door::Settings::out_of_reach(),
             };

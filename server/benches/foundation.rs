@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use roundtable_server::Config;
-use roundtable_server::storage::ChairRow;
+use roundtable_server::storage::{ChairRow, Fence};
 use roundtable_shared::doc::{Board, DocumentKind, NewItem};
 use roundtable_shared::{ChairId, ConferenceId, ParticipantId};
 use serde_json::{Value, json};
@@ -173,6 +173,7 @@ async fn main() {
         database_url: None,
         client_dir: dir.path().join("no-client"),
         public_url: None,
+        node_name: None,
         limits: Default::default(),
         door: Default::default(),
     };
@@ -309,6 +310,7 @@ async fn main() {
             .append_update(
                 conference,
                 DocumentKind::Restricted,
+                Fence::Alone,
                 seq as i64 + 1,
                 Some(writer_id),
                 update,
@@ -409,6 +411,7 @@ async fn main() {
         .write_snapshot(
             conference,
             DocumentKind::Restricted,
+            Fence::Alone,
             through as i64,
             &snapshot,
         )
@@ -449,6 +452,7 @@ async fn main() {
         .write_snapshot(
             conference,
             DocumentKind::Restricted,
+            Fence::Alone,
             HISTORY as i64,
             &snapshot,
         )
@@ -527,6 +531,7 @@ async fn main() {
             .append_update(
                 large,
                 DocumentKind::Restricted,
+                Fence::Alone,
                 i as i64 + 1,
                 Some(large_writer),
                 &update,

@@ -20,6 +20,9 @@ pub struct Config {
     /// site's pages from others'. When absent, `http://` and the address the server
     /// listens on (never a request's `Host`).
     pub public_url: Option<String>,
+    /// This node's name among several sharing a PostgreSQL database (it names the
+    /// documents' leases it holds); one of its own when `None`.
+    pub node_name: Option<String>,
     pub limits: Limits,
     /// The front door's limits: signing in, room codes, the lobby.
     pub door: crate::door::Settings,

@@ -132,7 +132,19 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         std::fs::create_dir_all(&config.data_dir)?;
     }
     let storage = Storage::open(&location).await?;
-    let rooms = Arc::new(Rooms::new(storage.clone(), config.limits.clone()));
+    let node = storage.nodes().map(|_| {
+        let name = config
+            .node_name
+            .clone()
+            .unwrap_or_else(sync::cluster::ClusterConfig::default_node_name);
+        sync::cluster::ClusterConfig::new(&name)
+    });
+    let rooms = Arc::new(Rooms::with_node(
+        storage.clone(),
+        config.limits.clone(),
+        node,
+    ));
+    rooms.start();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     // The port the system chose, if it was asked for port 0.

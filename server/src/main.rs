@@ -65,6 +65,11 @@ enum Command {
         /// Signing in, room codes and the lobby.
         #[command(flatten)]
         door: roundtable_server::door::DoorArgs,
+        /// This node's name, when several share one PostgreSQL database: unique among
+        /// them (it names the leases the node holds). By default the host's name,
+        /// the process id and a few random characters.
+        #[arg(long, env = "ROUNDTABLE_NODE_NAME")]
+        node_name: Option<String>,
     },
     /// Apply the database's migrations, then exit (`serve` applies them too).
     Migrate,
@@ -125,6 +130,7 @@ async fn main() -> std::process::ExitCode {
             max_connections_per_address,
             max_arriving_mib,
             door,
+            node_name,
         } => {
             let mut limits = Limits::default();
             if let Some(n) = max_connections_per_address {
@@ -139,6 +145,7 @@ async fn main() -> std::process::ExitCode {
                 database_url: cli.database_url,
                 client_dir,
                 public_url,
+                node_name,
                 limits,
                 door: door.settings(),
             })

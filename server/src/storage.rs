@@ -9,8 +9,13 @@
 //! once, the same for both ([`rows`]). Another engine is one more variant of
 //! `Engine` and one more arm in `operations!`: the rooms and the API do not change.
 //! Timestamps are Unix milliseconds.
+//!
+//! On PostgreSQL several server nodes may share the database: each document's
+//! writes are fenced by its lease ([`Fence`]), and what nodes need of each other
+//! (leases, forwarded updates, wake-ups) is in [`nodes`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::record::Attendance;
@@ -20,6 +25,7 @@ use roundtable_shared::{
     ScaleId,
 };
 
+pub mod nodes;
 mod portable;
 mod postgres;
 mod rows;
@@ -42,6 +48,10 @@ pub enum StorageError {
     /// written, and the same write may succeed once the trouble passes.
     #[error("the database cannot take writes just now: {0}")]
     Unavailable(String),
+    /// The write was fenced off: this node does not hold the document's lease (it
+    /// expired, or another node took it over). Nothing was written.
+    #[error("this node no longer owns the document: another node has taken it over")]
+    NotOwner,
 }
 
 impl StorageError {
@@ -49,7 +59,8 @@ impl StorageError {
     /// asked of it: worth trying again later, and nothing was changed.
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StorageError::Unavailable(_) => true,
+            // Another node owns the document now: asking again (of it) may succeed.
+            StorageError::Unavailable(_) | StorageError::NotOwner => true,
             StorageError::Database(e) => unavailable(e),
             _ => false,
         }
@@ -286,6 +297,39 @@ pub struct Removed {
     pub rows: Vec<(&'static str, u64)>,
 }
 
+/// A document's lease as its owner node holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The owner's node name.
+    pub node: Arc<str>,
+    /// How many times the document has changed owner, this takeover included.
+    pub epoch: i64,
+}
+
+/// Who writes to a document, and so what its write checks in its own transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum Fence<'a> {
+    /// The only writer there is: SQLite's one node, or a test or tool that writes
+    /// while no node owns the document. Checks nothing.
+    Alone,
+    /// The document's owner node, by its lease: on PostgreSQL the write commits only
+    /// if the lease is still this one, unexpired (`StorageError::NotOwner` if not).
+    Lease(&'a Lease),
+}
+
+/// What the owner decided about an update another node forwarded to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardVerdict {
+    /// Stored, numbered `seq`.
+    Accepted(i64),
+    /// Nothing in it was new.
+    Known,
+    /// Refused, for this reason (told to its sender only).
+    Refused(String),
+    /// Not a valid update.
+    Malformed,
+}
+
 /// The server's storage: one engine behind the product's operations.
 #[derive(Clone)]
 pub struct Storage {
@@ -344,12 +388,23 @@ impl Storage {
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
+        fence: Fence<'_>,
         seq: i64,
         sender: Option<ParticipantId>,
         data: &[u8],
     ) -> Result<()> {
-        self.append_updates(conference, kind, &[(seq, sender, data)], &[])
+        self.append_updates(conference, kind, fence, &[(seq, sender, data)], &[], &[])
             .await
+    }
+
+    /// What several nodes sharing this database need of it (leases, forwarded
+    /// updates, wake-ups): PostgreSQL's alone. `None` on SQLite, whose one node owns
+    /// every document.
+    pub fn nodes(&self) -> Option<nodes::Nodes> {
+        match &self.engine {
+            Engine::Sqlite(_) => None,
+            Engine::Postgres(db) => Some(db.nodes()),
+        }
     }
 }
 
@@ -486,7 +541,8 @@ operations! {
 
     // --- documents
 
-    /// A document as stored: its snapshot and the updates after it, in order.
+    /// A document as stored: its snapshot and the updates after it, in order, all
+    /// as of one moment (another node may be writing to it meanwhile).
     fn load_document(&self, conference: ConferenceId, kind: DocumentKind) -> Result<StoredDocument>;
 
     /// Every document that has anything stored (a snapshot or updates), in order.
@@ -509,13 +565,17 @@ operations! {
 
     /// Appends updates to the log, numbered `seq` each, with the client ids they are
     /// the first to write under (`claims`, each with the participant it now belongs
-    /// to), all or none. Returns once they are committed to disk.
+    /// to) and the verdicts on forwarded updates that the turn came to (by the
+    /// forwarded row's id), all or none, if `fence` holds. Returns once they are
+    /// committed to disk.
     fn append_updates(
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
+        fence: Fence<'_>,
         updates: &[(i64, Option<ParticipantId>, &[u8])],
         claims: &[(u64, ParticipantId)],
+        verdicts: &[(i64, ForwardVerdict)],
     ) -> Result<()>;
 
     /// Leaves updates out of a document for good (`(seq, why)` each), with the audit
@@ -524,6 +584,7 @@ operations! {
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
+        fence: Fence<'_>,
         updates: &[(i64, String)],
         event: &AuditEvent,
     ) -> Result<()>;
@@ -542,6 +603,7 @@ operations! {
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
+        fence: Fence<'_>,
         through_seq: i64,
         data: &[u8],
     ) -> Result<()>;

@@ -15,6 +15,8 @@
 //! `ROUNDTABLE_CRASH_SEED` repeats a run's random choices (each run prints its seed). Run with
 //! `-- --nocapture` to see the figures.
 
+#[path = "crash/conference.rs"]
+mod conference;
 #[path = "crash/server.rs"]
 mod server;
 #[path = "crash/store.rs"]
@@ -27,11 +29,10 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use roundtable_shared::doc::Board;
-use serde_json::{Value, json};
 use yrs::{Doc, ReadTxn, StateVector, Transact};
 
 use server::Server;
-use typist::{Mode, Person, Typist};
+use typist::{Mode, Typist};
 
 /// How often each writer makes a change.
 const TYPING_EVERY: Duration = Duration::from_millis(25);
@@ -76,12 +77,23 @@ async fn crash_cycles(cycles: usize, seed: u64) {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut server = Server::new();
     server.start().await;
-    let (conference, people) = set_up(&server).await;
+    let people = [
+        ('a', "Ali Minutes", "minute_taker"),
+        ('b', "Bo Minutes", "minute_taker"),
+        ('c', "Pat Nurse", "professional"),
+        ('d', "Kim Police", "professional"),
+        ('e', "Jo Parent", "parent"),
+    ];
+    let at = server.url("");
+    let (conference, people, _) = conference::set_up(&at, &at, &people).await;
     let url = format!("ws://{}/api/conferences/{conference}/sync", server.addr);
     let typists: Vec<Typist> = people
         .into_iter()
         .enumerate()
-        .map(|(n, person)| Typist::start(url.clone(), person, seed ^ n as u64, TYPING_EVERY))
+        .map(|(n, person)| {
+            let targets = std::sync::Arc::new(std::sync::Mutex::new(vec![url.clone()]));
+            Typist::start(targets, 0, person, seed ^ n as u64, TYPING_EVERY)
+        })
         .collect();
     let mut run = Run {
         server,
@@ -157,67 +169,6 @@ async fn crash_cycles(cycles: usize, seed: u64) {
     for typist in run.typists {
         typist.stop().await;
     }
-}
-
-/// Signs the chair in and creates a conference with the people who will type.
-async fn set_up(server: &Server) -> (String, Vec<Person>) {
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("an HTTP client");
-    let response = http
-        .post(server.url("/api/session"))
-        .json(&json!({ "email": server::CHAIR_EMAIL, "password": server::CHAIR_PASSWORD }))
-        .send()
-        .await
-        .expect("signs in");
-    assert_eq!(response.status(), 204);
-    let people = [
-        ('a', "Ali Minutes", "minute_taker"),
-        ('b', "Bo Minutes", "minute_taker"),
-        ('c', "Pat Nurse", "professional"),
-        ('d', "Kim Police", "professional"),
-        ('e', "Jo Parent", "parent"),
-    ];
-    let participants: Vec<Value> = people
-        .iter()
-        .map(|(_, name, role)| {
-            let agency = (*role == "professional").then_some("Health visiting");
-            json!({ "name": name, "role": role, "agency": agency })
-        })
-        .collect();
-    let response = http
-        .post(server.url("/api/conferences"))
-        .json(&json!({
-            "title": "Initial child protection conference",
-            "kind": "initial",
-            "scheduled_start": "2026-12-01T10:00:00+00:00",
-            "children": [{ "name": "Jamie", "date_of_birth": "2019-04-30" }],
-            "participants": participants,
-        }))
-        .send()
-        .await
-        .expect("creates a conference");
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.expect("a JSON answer");
-    let conference = body["conference"]["id"].as_str().expect("an id").to_owned();
-    let created = body["participants"].as_array().expect("participants");
-    let people = people
-        .iter()
-        .zip(created)
-        .map(|((letter, _, role), created)| Person {
-            letter: *letter,
-            participant: created["participant"]["id"]
-                .as_str()
-                .expect("an id")
-                .to_owned(),
-            token: created["token"].as_str().expect("a token").to_owned(),
-            writes: *role != "parent",
-            writes_shared: *role == "minute_taker",
-            creates_shared: *letter == 'a',
-        })
-        .collect();
-    (conference, people)
 }
 
 struct Run {

@@ -10,9 +10,14 @@
 #[path = "api/database.rs"]
 mod database;
 
-use database::{Engine, TestDatabase, postgres_available};
+use database::{Engine, TestDatabase, postgres_available, writing};
+use std::sync::Arc;
+use std::time::Duration;
+
+use roundtable_server::storage::nodes::Notice;
 use roundtable_server::storage::{
-    AuditEvent, ChairRow, ConferenceRow, Location, ParticipantRow, Storage, StoredDocument,
+    self, AuditEvent, ChairRow, ConferenceRow, Fence, ForwardVerdict, Location, ParticipantRow,
+    Storage, StorageError, StoredDocument,
 };
 use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::{
@@ -106,6 +111,11 @@ async fn exercise(storage: &Storage) -> Vec<String> {
     let mut transcript = Vec::new();
     let mut note = |step: &str, what: String| transcript.push(format!("{step}: {what}"));
 
+    // Written as a tool would while no node has the documents open.
+    let shared_writing = writing(storage, c.id, shared).await;
+    let restricted_writing = writing(storage, c.id, restricted).await;
+    let (fence, restricted_fence) = (shared_writing.fence(), restricted_writing.fence());
+
     let empty = loaded(storage.load_document(c.id, shared).await.unwrap());
     assert_eq!(empty, (None, vec![], 0));
     note("empty", format!("{empty:?}"));
@@ -116,12 +126,14 @@ async fn exercise(storage: &Storage) -> Vec<String> {
         .append_updates(
             c.id,
             shared,
+            fence,
             &[
                 (1, Some(c.nurse), &one),
                 (2, None, &two),
                 (3, Some(c.nurse), &three),
             ],
             &[(11, c.nurse), (u64::MAX, c.nurse)],
+            &[],
         )
         .await
         .unwrap();
@@ -148,12 +160,14 @@ async fn exercise(storage: &Storage) -> Vec<String> {
         .append_updates(
             c.id,
             shared,
+            fence,
             &[
                 (4, Some(c.nurse), &one),
                 (3, Some(c.nurse), &two),
                 (5, None, &three),
             ],
             &[(12, c.nurse)],
+            &[],
         )
         .await
         .expect_err("seq 3 is taken");
@@ -167,7 +181,14 @@ async fn exercise(storage: &Storage) -> Vec<String> {
     // Sequence numbers are per document: the restricted one starts at 1 too.
     let secret = bytes(9, 64);
     storage
-        .append_updates(c.id, restricted, &[(1, Some(c.nurse), &secret)], &[])
+        .append_updates(
+            c.id,
+            restricted,
+            restricted_fence,
+            &[(1, Some(c.nurse), &secret)],
+            &[],
+            &[],
+        )
         .await
         .unwrap();
     let other = loaded(storage.load_document(c.id, restricted).await.unwrap());
@@ -177,12 +198,12 @@ async fn exercise(storage: &Storage) -> Vec<String> {
     // A snapshot through 3; the update after it still loads after it.
     let four = bytes(4, 17);
     storage
-        .append_updates(c.id, shared, &[(4, Some(c.nurse), &four)], &[])
+        .append_updates(c.id, shared, fence, &[(4, Some(c.nurse), &four)], &[], &[])
         .await
         .unwrap();
     let snapshot = bytes(7, 3 << 20);
     storage
-        .write_snapshot(c.id, shared, 3, &snapshot)
+        .write_snapshot(c.id, shared, fence, 3, &snapshot)
         .await
         .unwrap();
     let compacted = loaded(storage.load_document(c.id, shared).await.unwrap());
@@ -199,6 +220,7 @@ async fn exercise(storage: &Storage) -> Vec<String> {
             .quarantine(
                 c.id,
                 shared,
+                fence,
                 &[(4, "it depends on changes that are not stored".into())],
                 &event(c.id, "document_quarantined"),
             )
@@ -238,7 +260,7 @@ async fn exercise(storage: &Storage) -> Vec<String> {
     // Appending goes on after the quarantined update; a new snapshot replaces the old.
     let five = bytes(5, 9);
     storage
-        .append_updates(c.id, shared, &[(5, None, &five)], &[])
+        .append_updates(c.id, shared, fence, &[(5, None, &five)], &[], &[])
         .await
         .unwrap();
     let resumed = loaded(storage.load_document(c.id, shared).await.unwrap());
@@ -246,7 +268,7 @@ async fn exercise(storage: &Storage) -> Vec<String> {
     note("resumed", summary(&resumed));
     let whole = bytes(8, 1000);
     storage
-        .write_snapshot(c.id, shared, 5, &whole)
+        .write_snapshot(c.id, shared, fence, 5, &whole)
         .await
         .unwrap();
     let recompacted = loaded(storage.load_document(c.id, shared).await.unwrap());
@@ -261,6 +283,8 @@ async fn exercise(storage: &Storage) -> Vec<String> {
         "by sender",
         format!("{:?}", senders.iter().map(|(_, n)| n).collect::<Vec<_>>()),
     );
+    shared_writing.done().await;
+    restricted_writing.done().await;
     transcript
 }
 
@@ -311,4 +335,298 @@ async fn a_postgresql_server_out_of_reach_is_the_database_being_unavailable() {
         Err(error) => error,
     };
     assert!(error.is_unavailable(), "{error}");
+}
+
+/// A fresh PostgreSQL database with a conference in it, or `None` (and why) if there
+/// is no cluster to test on.
+async fn on_postgres() -> Option<(TestDatabase, Storage, Conference)> {
+    if !postgres_available() {
+        eprintln!("not checked: ROUNDTABLE_TEST_DATABASE_URL is unset (scripts/test.sh sets it)");
+        return None;
+    }
+    let database = TestDatabase::create_on(Engine::Postgres).await;
+    let url = database.url().expect("a PostgreSQL URL");
+    let storage = Storage::open(&Location::Postgres(url)).await.unwrap();
+    let c = conference(&storage).await;
+    Some((database, storage, c))
+}
+
+/// Waits until PostgreSQL's clock has passed a lease that lasts `lifetime`.
+async fn outlive(lifetime: Duration) {
+    tokio::time::sleep(lifetime + Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn a_document_has_one_owner_and_a_write_under_a_lease_lost_writes_nothing() {
+    let Some((_database, storage, c)) = on_postgres().await else {
+        return;
+    };
+    let nodes = storage.nodes().expect("PostgreSQL has nodes");
+    let key = (c.id, DocumentKind::Shared);
+    let (a, b): (Arc<str>, Arc<str>) = ("node-a".into(), "node-b".into());
+    let short = Duration::from_millis(400);
+
+    let first = nodes.acquire(key, &a, short).await.unwrap().expect("free");
+    assert_eq!(first.epoch, 1);
+    assert!(
+        nodes.acquire(key, &b, short).await.unwrap().is_none(),
+        "held by a"
+    );
+    let update = bytes(1, 10);
+    storage
+        .append_updates(
+            c.id,
+            key.1,
+            Fence::Lease(&first),
+            &[(1, None, &update)],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    // Without a lease, nothing is written on a database nodes share.
+    let unfenced = storage
+        .append_updates(c.id, key.1, Fence::Alone, &[(2, None, &update)], &[], &[])
+        .await;
+    assert!(
+        matches!(unfenced, Err(StorageError::NotOwner)),
+        "{unfenced:?}"
+    );
+
+    // Renewed, the lease outlives its first lifetime.
+    assert_eq!(nodes.renew(&a, &[(key, 1)], short).await.unwrap(), [key]);
+    tokio::time::sleep(short / 2).await;
+    assert_eq!(nodes.renew(&a, &[(key, 1)], short).await.unwrap(), [key]);
+    tokio::time::sleep(short / 2).await;
+    assert!(
+        nodes.acquire(key, &b, short).await.unwrap().is_none(),
+        "still a's"
+    );
+
+    // Expired, it is no one's: even its holder's writes are refused, though nobody has
+    // taken it over, and it cannot be renewed.
+    outlive(short).await;
+    let late = storage
+        .append_updates(
+            c.id,
+            key.1,
+            Fence::Lease(&first),
+            &[(2, None, &update)],
+            &[],
+            &[],
+        )
+        .await;
+    assert!(matches!(late, Err(StorageError::NotOwner)), "{late:?}");
+    assert!(
+        nodes
+            .renew(&a, &[(key, 1)], short)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Taken over, at the next epoch: the old owner writes nothing at all.
+    let second = nodes
+        .acquire(key, &b, short)
+        .await
+        .unwrap()
+        .expect("expired");
+    assert_eq!(second.epoch, 2);
+    let fenced = [
+        storage
+            .append_updates(
+                c.id,
+                key.1,
+                Fence::Lease(&first),
+                &[(2, None, &update)],
+                &[(5, c.nurse)],
+                &[],
+            )
+            .await,
+        storage
+            .write_snapshot(c.id, key.1, Fence::Lease(&first), 1, &update)
+            .await,
+        storage
+            .quarantine(
+                c.id,
+                key.1,
+                Fence::Lease(&first),
+                &[(1, "no".into())],
+                &event(c.id, "document_quarantined"),
+            )
+            .await,
+    ];
+    for result in fenced {
+        assert!(matches!(result, Err(StorageError::NotOwner)), "{result:?}");
+    }
+    let stored = storage.load_document(c.id, key.1).await.unwrap();
+    assert_eq!(loaded(stored), (None, vec![(1, update.clone())], 1));
+    assert!(storage.quarantined(c.id, key.1).await.unwrap().is_empty());
+    storage
+        .append_updates(
+            c.id,
+            key.1,
+            Fence::Lease(&second),
+            &[(2, None, &update)],
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+
+    // Given up, it can be taken at once, and the epoch goes on rising.
+    nodes.give_up(&b, &[(key, 2)]).await.unwrap();
+    let third = nodes
+        .acquire(key, &a, short)
+        .await
+        .unwrap()
+        .expect("given up");
+    assert_eq!(third.epoch, 3);
+    // The other document's lease is its own.
+    let other = nodes
+        .acquire((c.id, DocumentKind::Restricted), &b, short)
+        .await
+        .unwrap()
+        .expect("free");
+    assert_eq!(other.epoch, 1);
+    storage.close().await;
+}
+
+#[tokio::test]
+async fn a_forwarded_update_gets_the_owners_verdict_with_the_write_that_stores_it() {
+    let Some((_database, storage, c)) = on_postgres().await else {
+        return;
+    };
+    let nodes = storage.nodes().expect("PostgreSQL has nodes");
+    let key = (c.id, DocumentKind::Shared);
+    let (owner, follower): (Arc<str>, Arc<str>) = ("owner".into(), "follower".into());
+    let mut listener = nodes.listener().await.unwrap();
+    let lease = nodes
+        .acquire(key, &owner, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("free");
+
+    let (good, bad) = (bytes(1, 12), bytes(2, 12));
+    let ids = nodes
+        .forward(
+            key,
+            &follower,
+            &[
+                (7, Some((c.nurse, Role::Professional)), &good),
+                // The server's own change, made where a command was handled.
+                (0, None, &bad),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1]);
+    let notice = |n: sqlx::postgres::PgNotification| Notice::parse(n.payload());
+    assert_eq!(
+        notice(listener.recv().await.unwrap()),
+        Some(Notice::Forwarded(key))
+    );
+
+    let waiting = nodes.waiting(key, 0, 10).await.unwrap();
+    let seen: Vec<_> = waiting
+        .iter()
+        .map(|f| {
+            (
+                f.id,
+                f.node.as_str(),
+                f.connection,
+                f.sender,
+                f.data.clone(),
+            )
+        })
+        .collect();
+    let nurse = Some((c.nurse, Role::Professional));
+    assert_eq!(
+        seen,
+        [
+            (ids[0], "follower", 7, nurse, good.clone()),
+            (ids[1], "follower", 0, None, bad.clone()),
+        ]
+    );
+    let statuses = nodes.status(&follower, &[key]).await.unwrap();
+    assert!(statuses[0].leased && statuses[0].waiting && !statuses[0].answered);
+    assert_eq!(statuses[0].last_seq, 0);
+
+    // A write under a lost lease stores no verdict either.
+    let stale = storage::Lease {
+        node: owner.clone(),
+        epoch: lease.epoch - 1,
+    };
+    let refused = storage
+        .append_updates(
+            c.id,
+            key.1,
+            Fence::Lease(&stale),
+            &[(1, Some(c.nurse), &good)],
+            &[],
+            &[(ids[0], ForwardVerdict::Accepted(1))],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StorageError::NotOwner)),
+        "{refused:?}"
+    );
+    assert_eq!(nodes.waiting(key, 0, 10).await.unwrap().len(), 2);
+
+    let reason = "you may not change this".to_owned();
+    storage
+        .append_updates(
+            c.id,
+            key.1,
+            Fence::Lease(&lease),
+            &[(1, Some(c.nurse), &good)],
+            &[],
+            &[
+                (ids[0], ForwardVerdict::Accepted(1)),
+                (ids[1], ForwardVerdict::Refused(reason.clone())),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut heard = vec![
+        notice(listener.recv().await.unwrap()),
+        notice(listener.recv().await.unwrap()),
+    ];
+    heard.sort_by_key(|n| format!("{n:?}"));
+    assert_eq!(
+        heard,
+        [Some(Notice::Answered(key)), Some(Notice::Updates(key, 1))]
+    );
+    assert!(nodes.waiting(key, 0, 10).await.unwrap().is_empty());
+    let statuses = nodes.status(&follower, &[key]).await.unwrap();
+    assert!(!statuses[0].waiting && statuses[0].answered);
+    assert_eq!(statuses[0].last_seq, 1);
+    assert!(
+        nodes
+            .take_verdicts(key, &owner, &ids)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not the owner's"
+    );
+    // Each verdict is taken by the one waiting for it, once.
+    let second = nodes
+        .take_verdicts(key, &follower, &ids[1..])
+        .await
+        .unwrap();
+    assert_eq!(second, [(ids[1], ForwardVerdict::Refused(reason))]);
+    let first = nodes.take_verdicts(key, &follower, &ids).await.unwrap();
+    assert_eq!(first, [(ids[0], ForwardVerdict::Accepted(1))]);
+    assert!(
+        nodes
+            .take_verdicts(key, &follower, &ids)
+            .await
+            .unwrap()
+            .is_empty(),
+        "read once"
+    );
+    assert_eq!(nodes.updates_after(key, 0, 10).await.unwrap(), [(1, good)]);
+    assert!(nodes.updates_after(key, 1, 10).await.unwrap().is_empty());
+    storage.close().await;
 }

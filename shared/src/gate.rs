@@ -290,12 +290,7 @@ impl Gate {
             }
             (closed, claims)
         };
-        let applied = catch_unwind(AssertUnwindSafe(|| {
-            let mut txn = self.doc.transact_mut();
-            txn.apply_update(decoded).map(|()| txn.encode_update_v1())
-        }));
-        let observed = self.recorder.take();
-        let Ok(Ok(taken)) = applied else {
+        let Some((taken, observed)) = self.apply(decoded) else {
             return Verdict::Spoiled(None);
         };
         // Even with nothing to report (a deletion nobody sees), it changed the document:
@@ -311,6 +306,20 @@ impl Gate {
             update: taken,
             claims,
         })
+    }
+
+    /// Applies a decided update: the update as the document took it, and what yrs
+    /// reports it changed. `None` if yrs failed (or panicked) partway.
+    fn apply(&mut self, decoded: Update) -> Option<(Vec<u8>, TransactionChanges)> {
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            let mut txn = self.doc.transact_mut();
+            txn.apply_update(decoded).map(|()| txn.encode_update_v1())
+        }));
+        let observed = self.recorder.take();
+        match applied {
+            Ok(Ok(taken)) => Some((taken, observed)),
+            _ => None,
+        }
     }
 
     /// Checks what yrs reported an applied update changed, by the same rules.
@@ -356,6 +365,68 @@ impl Gate {
                 None => self.authors.remove(item),
             };
         }
+    }
+
+    /// Decides on a change the server itself made on another node's copy of the
+    /// document (the outcome of a command that node checked), forwarded to this one,
+    /// the owner: no role's rules apply, but it may not write under a participant's
+    /// client id, nor build on what the document lacks. The ids it writes under are
+    /// the server's from now on.
+    pub fn admit_server(&mut self, update: &[u8]) -> Verdict {
+        let Ok(Ok(decoded)) = catch_unwind(|| Update::decode_v1(update)) else {
+            return Verdict::Malformed(NOT_AN_UPDATE);
+        };
+        let claims = {
+            let txn = self.doc.transact();
+            let written = predict::written_clients(&txn, &decoded);
+            if written
+                .iter()
+                .any(|(c, _)| matches!(self.owners.get(c), Some(Owner::Participant(_))))
+            {
+                return Verdict::Refused(Refusal::ForeignClient);
+            }
+            let clients: Vec<ClientID> = written
+                .into_iter()
+                .filter(|(_, new)| *new)
+                .map(|(c, _)| c)
+                .collect();
+            match catch_unwind(AssertUnwindSafe(|| predict(&txn, &decoded))) {
+                Ok(Prediction::Known) => return Verdict::Known,
+                Ok(Prediction::Incomplete(client)) => return Verdict::Incomplete(client),
+                Ok(Prediction::Invalid) | Err(_) => return Verdict::Malformed(NOT_AN_UPDATE),
+                Ok(Prediction::Changes(_)) => clients,
+            }
+        };
+        let Some((taken, observed)) = self.apply(decoded) else {
+            return Verdict::Spoiled(None);
+        };
+        self.remember_authors(&observed);
+        self.owners
+            .extend(claims.iter().map(|client| (*client, Owner::Server)));
+        // The server's ids are not stored as claims: no participant may take them
+        // while this owner holds them, and each node's copy has ids of its own.
+        Verdict::Accepted(Admitted {
+            update: taken,
+            claims: Vec::new(),
+        })
+    }
+
+    /// Applies an update that the document's gate on another server node admitted
+    /// and stored: this one follows the stored log and judges nothing, but keeps
+    /// who wrote each item, as if it had admitted it.
+    pub fn apply_stored(&mut self, update: &[u8]) -> Result<(), LoadError> {
+        let applied = catch_unwind(AssertUnwindSafe(|| {
+            let update = Update::decode_v1(update).map_err(|_| LoadError::Undecodable)?;
+            self.doc
+                .transact_mut()
+                .apply_update(update)
+                .map_err(|_| LoadError::Inapplicable)
+        }))
+        .unwrap_or(Err(LoadError::Inapplicable));
+        let observed = self.recorder.take();
+        applied?;
+        self.remember_authors(&observed);
+        Ok(())
     }
 
     /// Makes a change of the server's own (the outcome of a command it has checked).
@@ -565,5 +636,64 @@ mod tests {
         let (gate, left_out) = Gate::load_what_applies(&[&first]);
         assert!(left_out.is_empty());
         assert_eq!(gate.authors.len(), 1);
+    }
+
+    #[test]
+    fn a_follower_applies_what_the_owner_stored_and_judges_as_the_owner_would_after() {
+        let (alex, sam) = (professional(1), professional(2));
+        let mut owner = Gate::load([]).expect("an empty document");
+        let mut follower = Gate::load([]).expect("an empty document");
+        let alexs = replica(&owner, 7);
+        let Verdict::Accepted(stored) = owner.admit(alex, &add_by(&alexs, alex, "alex")) else {
+            panic!("the owner takes the item");
+        };
+        follower.apply_stored(&stored.update).expect("applies");
+        assert_eq!(follower.encode(), owner.encode());
+        // It knows who wrote the item: Sam may not edit it there either.
+        let sams = replica(&follower, 8);
+        let before = sams.transact().state_vector();
+        Board::new(&sams).insert_text(&mut sams.transact_mut(), "alex", 0, "sam ");
+        let edit = sams.transact().encode_state_as_update_v1(&before);
+        assert!(matches!(follower.admit(sam, &edit), Verdict::Refused(_)));
+        assert_eq!(
+            follower.apply_stored(&[0xff, 0x03, 0x01]),
+            Err(LoadError::Undecodable)
+        );
+    }
+
+    #[test]
+    fn a_change_of_the_servers_made_elsewhere_is_taken_but_never_under_a_participants_id() {
+        let alex = professional(1);
+        let mut owner = Gate::load([]).expect("an empty document");
+        let alexs = replica(&owner, 7);
+        assert!(matches!(
+            owner.admit(alex, &add_by(&alexs, alex, "alex")),
+            Verdict::Accepted(_)
+        ));
+        // Another node's copy, with an id of its own, writes the phase.
+        let elsewhere = replica(&owner, 99);
+        let before = elsewhere.transact().state_vector();
+        doc::write_phase(&mut elsewhere.transact_mut(), Phase::InformationSharing);
+        let phase = elsewhere.transact().encode_state_as_update_v1(&before);
+        assert!(matches!(owner.admit_server(&phase), Verdict::Accepted(_)));
+        assert_eq!(
+            doc::read_phase(&owner.doc().transact()),
+            Some(Phase::InformationSharing)
+        );
+        assert_eq!(owner.owner(ClientID::new(99)), Some(Owner::Server));
+        assert_eq!(owner.admit_server(&phase), Verdict::Known);
+        // Under Alex's id, it is refused: nobody writes under another's id.
+        let posing = replica(&owner, 7);
+        let before = posing.transact().state_vector();
+        doc::write_phase(&mut posing.transact_mut(), Phase::Planning);
+        let posed = posing.transact().encode_state_as_update_v1(&before);
+        assert_eq!(
+            owner.admit_server(&posed),
+            Verdict::Refused(Refusal::ForeignClient)
+        );
+        assert_eq!(
+            owner.admit_server(&[0xff, 0x01]),
+            Verdict::Malformed(NOT_AN_UPDATE)
+        );
     }
 }

@@ -25,10 +25,6 @@ macro_rules! portable_operations {
 }
 pub(super) use portable_operations;
 
-/// Replaces a document's snapshot.
-pub(super) const UPSERT_SNAPSHOT: &str = "INSERT INTO document_snapshots (conference_id, document, through_seq, data) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (conference_id, document) DO UPDATE SET through_seq = excluded.through_seq, data = excluded.data";
-
 /// Whether `error` is the unique email of chairs' accounts, taken.
 pub(super) fn email_taken(error: &sqlx::Error) -> bool {
     match error {

@@ -18,11 +18,11 @@ use roundtable_shared::{
     ChairId, ChildId, ConferenceId, ParticipantId, ParticipantStatus, Phase, Role, ScaleId,
 };
 
-use super::portable::{UPSERT_SNAPSHOT, portable_operations};
+use super::portable::portable_operations;
 use super::{
-    AuditEvent, AuditRow, ChairRow, ConferenceRow, DecisionRow, DocumentChangeRow, OpenRefused,
-    ParticipantRow, Removed, Result, ScaleRow, SessionSubject, StorageError, StoredDocument,
-    VoteOutcome, VoteRow, now_ms,
+    AuditEvent, AuditRow, ChairRow, ConferenceRow, DecisionRow, DocumentChangeRow, Fence,
+    ForwardVerdict, OpenRefused, ParticipantRow, Removed, Result, ScaleRow, SessionSubject,
+    StorageError, StoredDocument, VoteOutcome, VoteRow, now_ms,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteError, SqliteJournalMode, SqlitePoolOptions,
@@ -34,6 +34,13 @@ use tokio::sync::{mpsc, oneshot};
 /// Nothing: a transaction holds SQLite's one write lock from its first write to its
 /// commit, so what a statement's condition read cannot change before the commit.
 const ROW_LOCK: &str = "";
+
+/// Replaces a document's snapshot.
+const UPSERT_SNAPSHOT: &str = "INSERT INTO document_snapshots (conference_id, document, through_seq, data) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (conference_id, document) DO UPDATE SET through_seq = excluded.through_seq, data = excluded.data";
+
+/// Nothing to ask: a SQLite transaction reads the database as of its first read.
+const CONSISTENT_READ: Option<&str> = None;
 
 /// A SQLite database: a pool of readers and one writer task for documents.
 #[derive(Clone)]
@@ -94,6 +101,16 @@ impl Sqlite {
         self.pool.close().await;
     }
 
+    /// One node, and no leases: SQLite's node owns every document.
+    async fn check_fence(
+        _tx: &mut SqliteConnection,
+        _conference: ConferenceId,
+        _kind: DocumentKind,
+        _fence: Fence<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     /// Queues a write for the writer task; returns once it is committed.
     async fn write(&self, write: Write) -> Result<()> {
         let (done, committed) = oneshot::channel();
@@ -110,9 +127,13 @@ impl Sqlite {
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
+        _fence: Fence<'_>,
         updates: &[(i64, Option<ParticipantId>, &[u8])],
         claims: &[(u64, ParticipantId)],
+        verdicts: &[(i64, ForwardVerdict)],
     ) -> Result<()> {
+        // Nothing is forwarded to the only node there is.
+        debug_assert!(verdicts.is_empty());
         self.write(Write::Updates {
             conference: conference.to_string(),
             kind,
@@ -133,6 +154,7 @@ impl Sqlite {
         &self,
         conference: ConferenceId,
         kind: DocumentKind,
+        _fence: Fence<'_>,
         through_seq: i64,
         data: &[u8],
     ) -> Result<()> {

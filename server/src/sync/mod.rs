@@ -10,8 +10,13 @@
 //!   client's update (the gate, storing, relaying, confirming) and of the server's own.
 //! - [`presence`]: who is here, with the identity the server knows.
 //! - [`rooms`]: the registry that loads rooms on first use and unloads them.
+//! - [`cluster`]: this node among others sharing a PostgreSQL database: leases,
+//!   wake-ups, polling; `follower.rs`: a room on a node that does not own its
+//!   document.
 
 pub mod allowance;
+pub mod cluster;
+mod follower;
 pub mod gathered;
 pub mod mailbox;
 pub mod peer;

@@ -16,9 +16,16 @@
 //!   every client receives.
 //! - Nobody silently misses an update: a connection whose mailbox is full is closed and
 //!   resyncs when it reconnects.
+//!
+//! On a database several nodes share, one node owns the document at a time (it holds
+//! its lease, [`Part::Owner`]) and does all of the above, also for the updates other
+//! nodes forward to it; every other node with people in the document follows it
+//! (`follower.rs`): it relays what the owner stored and forwards what its own
+//! connections send.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use roundtable_shared::doc::DocumentKind;
 use roundtable_shared::gate::{Admitted, Gate, Owner, Sender, Verdict};
@@ -32,10 +39,12 @@ use yrs::updates::encoder::Encode;
 use yrs::{ClientID, Doc, ReadTxn, Transact, TransactionMut};
 
 use super::Limits;
+use super::cluster::{Cluster, Wake};
 use super::mailbox::{self, CloseReason, Outgoing};
 use super::peer::Peer;
 use super::presence::{self, Presence};
-use crate::storage::{Storage, StorageError, StoredDocument};
+use crate::storage::nodes::Forwarded;
+use crate::storage::{Fence, ForwardVerdict, Lease, Storage, StorageError, StoredDocument};
 
 pub type RoomKey = (ConferenceId, DocumentKind);
 
@@ -59,11 +68,40 @@ impl Connection {
 /// A document as loaded from storage, with what the server keeps beside it.
 pub(super) struct Document {
     pub(super) gate: Gate,
-    next_seq: i64,
+    pub(super) next_seq: i64,
     pub(super) since_snapshot: usize,
-    stored_bytes: usize,
+    pub(super) stored_bytes: usize,
     /// What each participant's stored updates take.
     bytes_by_sender: HashMap<ParticipantId, usize>,
+}
+
+/// Whether this node checks and stores the document's updates, or follows the node
+/// that does.
+pub(super) enum Part {
+    /// This node owns the document, by its `lease` on a database nodes share (none
+    /// on SQLite, whose one node owns every document).
+    Owner { lease: Option<Lease> },
+    /// Another node owns the document (or nobody, for the moment): this one relays
+    /// what is stored and forwards its connections' updates (`follower.rs`).
+    Follower,
+}
+
+impl Part {
+    /// What the owner's writes are fenced by; `None` for a follower, which writes
+    /// nothing to the document.
+    pub(super) fn fence(&self) -> Option<Fence<'_>> {
+        match self {
+            Part::Owner { lease: None } => Some(Fence::Alone),
+            Part::Owner { lease: Some(lease) } => Some(Fence::Lease(lease)),
+            Part::Follower => None,
+        }
+    }
+}
+
+/// An update this node forwarded to the document's owner, waiting for its verdict.
+pub(super) struct Pending {
+    pub(super) connection: u64,
+    pub(super) answer: oneshot::Sender<Outcome>,
 }
 
 pub(super) struct RoomState {
@@ -73,11 +111,20 @@ pub(super) struct RoomState {
     pub(super) poisoned: bool,
     pub(super) connections: HashMap<u64, Connection>,
     pub(super) presence: Presence,
+    pub(super) part: Part,
+    /// Updates of this node's connections forwarded to the owner, by their
+    /// forwarded row's id, until the verdict comes.
+    pub(super) pending: HashMap<i64, Pending>,
+    /// The owner's: forwarded updates queued for a turn, not decided yet.
+    pub(super) in_flight: HashSet<i64>,
+    /// A follower's: forwarded updates of its connections that were stored, by
+    /// sequence number, until relayed (not to their sender, who has them).
+    pub(super) sent_by: HashMap<i64, u64>,
 }
 
 impl RoomState {
     /// Closes every connection; the room will be loaded afresh from storage.
-    fn poison(&mut self, reason: CloseReason) {
+    pub(super) fn poison(&mut self, reason: CloseReason) {
         self.poisoned = true;
         self.close_all(reason);
     }
@@ -101,7 +148,13 @@ impl RoomState {
     }
 }
 
-async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, StorageError> {
+/// Loads a document; `fence` is the owner's, `None` for a follower, which writes
+/// nothing (a document that does not load whole is quarantined by its owner).
+pub(super) async fn load_document(
+    key: RoomKey,
+    storage: &Storage,
+    fence: Option<Fence<'_>>,
+) -> Result<Document, StorageError> {
     let stored = storage.load_document(key.0, key.1).await?;
     let next_seq = stored.last_seq + 1;
     let parts: Vec<&[u8]> = stored
@@ -118,7 +171,7 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
                 "a stored document does not load: loading what still applies");
             // Boxed: this is rare, and the future of every update's turn holds a
             // reload (`restore`), which would otherwise carry this one's size.
-            Box::pin(recover(key, storage, &stored)).await?
+            Box::pin(recover(key, storage, fence, &stored)).await?
         }
     }
     .with_owners(
@@ -144,10 +197,12 @@ async fn load_document(key: RoomKey, storage: &Storage) -> Result<Document, Stor
 /// Opens a stored document that does not load whole: from its snapshot and the
 /// updates after it that still apply (from the whole log, if the snapshot itself does
 /// not load). The updates left out are quarantined, with an audit event that tells the
-/// chair; nothing is deleted. What was recovered is written as the new snapshot.
+/// chair; nothing is deleted. What was recovered is written as the new snapshot. A
+/// follower (no `fence`) only opens what applies: the owner does the writing.
 async fn recover(
     key: RoomKey,
     storage: &Storage,
+    fence: Option<Fence<'_>>,
     stored: &StoredDocument,
 ) -> Result<Gate, StorageError> {
     let mut rows: Vec<(Option<i64>, &[u8])> = stored
@@ -185,6 +240,9 @@ async fn recover(
         .iter()
         .filter_map(|(index, why)| Some((rows[*index].0?, why.to_string())))
         .collect();
+    let Some(fence) = fence else {
+        return Ok(gate);
+    };
     let seqs: Vec<i64> = quarantine.iter().map(|(seq, _)| *seq).collect();
     tracing::error!(conference = %key.0, document = key.1.as_str(), updates = ?seqs,
         "stored updates quarantined: the document opens without them");
@@ -200,12 +258,12 @@ async fn recover(
     };
     if !quarantine.is_empty() {
         storage
-            .quarantine(key.0, key.1, &quarantine, &event)
+            .quarantine(key.0, key.1, fence, &quarantine, &event)
             .await?;
     }
     // What was recovered becomes the snapshot, so the next load is whole again.
     storage
-        .write_snapshot(key.0, key.1, stored.last_seq, &gate.encode())
+        .write_snapshot(key.0, key.1, fence, stored.last_seq, &gate.encode())
         .await?;
     Ok(gate)
 }
@@ -216,6 +274,16 @@ pub struct Room {
     /// Updates from clients waiting for the room, and whether a task is taking turns
     /// on the room for them.
     queue: std::sync::Mutex<Queue>,
+    /// The nodes sharing the database, when there may be others.
+    pub(super) cluster: Option<Arc<Cluster>>,
+    /// Read without the room's lock, by whoever decides whether to wake it: the last
+    /// sequence number the room has, and whether it owns the document.
+    pub(super) cursor: AtomicI64,
+    pub(super) owner: AtomicBool,
+    /// What the room is to look at next (`Wake`), and its task's wake-up.
+    pub(super) wake: Wake,
+    /// Unloaded (or dropped for a fresh load): its task ends.
+    closed: AtomicBool,
 }
 
 #[derive(Default)]
@@ -227,10 +295,27 @@ struct Queue {
     combining: bool,
 }
 
-struct Waiting {
-    connection: u64,
-    update: Vec<u8>,
-    answer: oneshot::Sender<Outcome>,
+pub(super) struct Waiting {
+    pub(super) from: From,
+    pub(super) update: Vec<u8>,
+}
+
+/// Where an update came from, and who waits for what became of it.
+pub(super) enum From {
+    /// A connection to this node, waiting for its answer.
+    Local {
+        connection: u64,
+        answer: oneshot::Sender<Outcome>,
+    },
+    /// Forwarded to this node, the owner, by another (or by this one, before it
+    /// owned the document): its verdict is stored.
+    Forwarded(Forwarded),
+}
+
+/// A verdict on a forwarded update, with the update's row.
+struct Decided {
+    forwarded: Forwarded,
+    verdict: ForwardVerdict,
 }
 
 /// One turn on a room for the updates waiting. A turn cut short (a panic, or the
@@ -261,22 +346,31 @@ impl Drop for Turn<'_> {
 
 /// An update the gate accepted and applied in memory, to be stored and relayed.
 struct Accepted {
-    connection: u64,
-    sender: ParticipantId,
+    from: From,
+    /// `None` for the server's own change, forwarded by another node.
+    sender: Option<ParticipantId>,
     update: Vec<u8>,
     /// The client ids it is the first to write under, stored with it as its sender's.
     claims: Vec<ClientID>,
-    answer: oneshot::Sender<Outcome>,
 }
 
 /// What the gate came to, as the room acts on it.
 enum Step {
-    /// Applied in memory; the sender's, and the update as the document took it.
-    Accepted(ParticipantId, Admitted),
+    /// Applied in memory; the sender's (none: the server's), and the update as the
+    /// document took it.
+    Accepted(Option<ParticipantId>, Admitted),
     /// Answered: refused, malformed, or nothing new.
     Done(Outcome),
     /// Applied, but it must not stay: the document is to be reloaded.
     Spoiled(Option<Refusal>),
+}
+
+/// What became of a change of the server's own.
+pub(super) enum ServerChange {
+    /// Stored and relayed (or there was nothing to change).
+    Done,
+    /// Forwarded to the document's owner, as the forwarded row with this id.
+    Forwarded(i64),
 }
 
 /// What happened to an update a client sent.
@@ -298,20 +392,78 @@ pub(super) fn encode(message: &Message) -> Outgoing {
     Arc::new(message.encode_v1().into())
 }
 
-const NOT_AN_UPDATE: &str = "the update is not a valid Yjs update";
+pub(super) const NOT_AN_UPDATE: &str = "the update is not a valid Yjs update";
+
+/// Why connections close when another node has taken the document over while this
+/// one still held changes it could not store.
+const TAKEN_OVER: &str = "another server took this conference over; reconnecting";
 
 impl Room {
-    pub(super) async fn load(key: RoomKey, storage: &Storage) -> Result<Room, StorageError> {
+    /// Loads a document: as its owner where there is no other node, or where this
+    /// one takes the lease; as a follower where another node holds it.
+    pub(super) async fn load(
+        key: RoomKey,
+        storage: &Storage,
+        cluster: Option<Arc<Cluster>>,
+    ) -> Result<Room, StorageError> {
+        let part = match &cluster {
+            None => Part::Owner { lease: None },
+            Some(cluster) => match cluster.acquire(key).await? {
+                Some(lease) => Part::Owner { lease: Some(lease) },
+                None => Part::Follower,
+            },
+        };
+        let document = match load_document(key, storage, part.fence()).await {
+            Ok(document) => document,
+            Err(e) => {
+                if let (Some(cluster), Part::Owner { lease: Some(lease) }) = (&cluster, &part) {
+                    cluster.give_up(key, lease).await;
+                }
+                return Err(e);
+            }
+        };
+        let owner = matches!(part, Part::Owner { .. });
         Ok(Room {
             key,
+            cursor: AtomicI64::new(document.next_seq - 1),
+            owner: AtomicBool::new(owner),
             state: Mutex::new(RoomState {
-                document: load_document(key, storage).await?,
+                document,
                 poisoned: false,
                 connections: HashMap::new(),
                 presence: Presence::default(),
+                part,
+                pending: HashMap::new(),
+                in_flight: HashSet::new(),
+                sent_by: HashMap::new(),
             }),
             queue: std::sync::Mutex::default(),
+            cluster,
+            wake: Wake::default(),
+            closed: AtomicBool::new(false),
         })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Lets the document go as the room is unloaded (or dropped for a fresh load):
+    /// an owner gives its lease up, so that another node with people in the
+    /// document takes it over at once, and the room's task ends.
+    pub(super) async fn release(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let mut state = self.state.lock().await;
+        if let Part::Owner { lease: Some(lease) } = &state.part {
+            cluster.give_up(self.key, lease).await;
+        }
+        state.part = Part::Follower;
+        self.owner.store(false, Ordering::Relaxed);
+        drop(state);
+        cluster.close(self);
     }
 
     pub(super) async fn is_poisoned(&self) -> bool {
@@ -378,6 +530,8 @@ impl Room {
                 self.client_update(storage, limits, connection, update)
                     .await
             }
+            // Earlier messages from this connection have been handled before this one
+            // is read, forwarded ones too: their verdicts have come back.
             Message::Awareness(update) => self.client_presence(limits, connection, update).await,
             Message::AwarenessQuery => {
                 let state = self.state.lock().await;
@@ -419,23 +573,63 @@ impl Room {
         update: Vec<u8>,
     ) -> Outcome {
         let (answer, outcome) = oneshot::channel();
+        self.enqueue(
+            storage,
+            limits,
+            [Waiting {
+                from: From::Local { connection, answer },
+                update,
+            }],
+        );
+        // Dropped unanswered only if the turn was cut short (a panic, or the runtime
+        // shutting down): the connection then closes, and the client sends it again.
+        let Some(cluster) = &self.cluster else {
+            return outcome.await.unwrap_or(Outcome::NotStored);
+        };
+        // A forwarded update waits for the owner's verdict, and the owner may be
+        // gone: after a while the client is told it was not saved (it keeps it, and
+        // sends it again when it reconnects, to whichever node owns it by then).
+        match tokio::time::timeout(cluster.config().forward_timeout, outcome).await {
+            Ok(outcome) => outcome.unwrap_or(Outcome::NotStored),
+            Err(_) => {
+                let mut state = self.state.lock().await;
+                self.refuse(&mut state, connection, protocol::NOT_SAVED.into());
+                Outcome::NotStored
+            }
+        }
+    }
+
+    /// Queues updates for the room's turns, and starts a task taking them if none is.
+    fn enqueue(
+        self: &Arc<Self>,
+        storage: &Storage,
+        limits: &Limits,
+        waiting: impl IntoIterator<Item = Waiting>,
+    ) {
         let first = {
             let mut queue = self.queue();
-            queue.waiting.push(Waiting {
-                connection,
-                update,
-                answer,
-            });
-            !std::mem::replace(&mut queue.combining, true)
+            queue.waiting.extend(waiting);
+            !queue.waiting.is_empty() && !std::mem::replace(&mut queue.combining, true)
         };
         if first {
             // A task of its own: no connection's loop is held up handling the others'
             // updates, and no connection that closes can cut a turn short.
             tokio::spawn(Arc::clone(self).combine(storage.clone(), limits.clone()));
         }
-        // Dropped unanswered only if the turn was cut short (a panic, or the runtime
-        // shutting down): the connection then closes, and the client sends it again.
-        outcome.await.unwrap_or(Outcome::NotStored)
+    }
+
+    /// Queues updates forwarded to this node, the owner, for its turns.
+    pub(super) fn enqueue_forwarded(
+        self: &Arc<Self>,
+        storage: &Storage,
+        limits: &Limits,
+        forwarded: Vec<Forwarded>,
+    ) {
+        let waiting = forwarded.into_iter().map(|f| Waiting {
+            update: f.data.clone(),
+            from: From::Forwarded(f),
+        });
+        self.enqueue(storage, limits, waiting);
     }
 
     /// Takes turns on the room for the updates waiting until none is left. The room
@@ -460,18 +654,32 @@ impl Room {
                 }
                 std::mem::take(&mut queue.waiting)
             };
-            let mut accepted = Vec::new();
-            for waiting in waiting {
-                self.take_turn(state, &storage, &limits, waiting, &mut accepted)
-                    .await;
+            if matches!(state.part, Part::Follower) {
+                self.forward(state, waiting).await;
+                turn.finished = true;
+                continue;
             }
-            self.store_and_relay(state, &storage, &limits, accepted)
+            let mut accepted = Vec::new();
+            let mut decided = Vec::new();
+            for waiting in waiting {
+                self.take_turn(
+                    state,
+                    &storage,
+                    &limits,
+                    waiting,
+                    &mut accepted,
+                    &mut decided,
+                )
+                .await;
+            }
+            self.store_and_relay(state, &storage, &limits, accepted, &mut decided)
                 .await;
             turn.finished = true;
         }
     }
 
-    /// Puts one waiting update through the gate.
+    /// Puts one waiting update through the gate. What becomes of a forwarded one is
+    /// a verdict, stored with the turn's updates (`decided`).
     async fn take_turn(
         &self,
         state: &mut RoomState,
@@ -479,28 +687,41 @@ impl Room {
         limits: &Limits,
         waiting: Waiting,
         accepted: &mut Vec<Accepted>,
+        decided: &mut Vec<Decided>,
     ) {
-        let Waiting {
-            connection,
-            update,
-            answer,
-        } = waiting;
-        match self.admit(state, limits, connection, &update, accepted) {
-            Step::Accepted(sender, taken) => accepted.push(Accepted {
-                connection,
-                sender,
-                update: taken.update,
-                claims: taken.claims,
-                answer,
-            }),
-            Step::Done(outcome) => {
+        let Waiting { from, update } = waiting;
+        let outcome = match self.admit(state, limits, &from, &update, accepted) {
+            Step::Accepted(sender, taken) => {
+                accepted.push(Accepted {
+                    from,
+                    sender,
+                    update: taken.update,
+                    claims: taken.claims,
+                });
+                return;
+            }
+            Step::Done(outcome) => outcome,
+            Step::Spoiled(refusal) => {
+                self.spoiled(state, storage, limits, &from, refusal, accepted, decided)
+                    .await
+            }
+        };
+        match from {
+            From::Local { answer, .. } => {
                 let _ = answer.send(outcome);
             }
-            Step::Spoiled(refusal) => {
-                let outcome = self
-                    .spoiled(state, storage, limits, connection, refusal, accepted)
-                    .await;
-                let _ = answer.send(outcome);
+            From::Forwarded(forwarded) => {
+                let verdict = match outcome {
+                    Outcome::Applied => ForwardVerdict::Known,
+                    Outcome::Refused(reason) => ForwardVerdict::Refused(reason),
+                    Outcome::Malformed(_) => ForwardVerdict::Malformed,
+                    // Nothing decided: it waits, and a later turn takes it again.
+                    Outcome::NotStored => {
+                        state.in_flight.remove(&forwarded.id);
+                        return;
+                    }
+                };
+                decided.push(Decided { forwarded, verdict });
             }
         }
     }
@@ -515,7 +736,7 @@ impl Room {
         &self,
         state: &mut RoomState,
         limits: &Limits,
-        connection: u64,
+        from: &From,
         update: &[u8],
         accepted: &[Accepted],
     ) -> Step {
@@ -523,15 +744,31 @@ impl Room {
             // The room could not reload its document: nothing more is taken.
             return Step::Done(Outcome::NotStored);
         }
-        let Some(peer) = state.connections.get(&connection).map(|c| c.peer.clone()) else {
-            return Step::Done(Outcome::Applied);
+        // Who sends it: as this node knows them, or as the node it reached did.
+        let (sender, connection) = match from {
+            From::Local { connection, .. } => match state.connections.get(connection) {
+                Some(c) => (
+                    Sender {
+                        participant: c.peer.participant,
+                        role: c.peer.role,
+                    },
+                    Some(*connection),
+                ),
+                None => return Step::Done(Outcome::Applied),
+            },
+            From::Forwarded(f) => match f.sender {
+                Some((participant, role)) => (Sender { participant, role }, None),
+                // The server's own change, made where the command was handled.
+                None => return self.admit_server(state, update),
+            },
         };
+        let peer = sender;
         let unstored: usize = accepted.iter().map(|a| a.update.len()).sum();
         let over_document =
             state.document.stored_bytes + unstored + update.len() > limits.max_document_bytes;
         let mine: usize = accepted
             .iter()
-            .filter(|a| a.sender == peer.participant)
+            .filter(|a| a.sender == Some(peer.participant))
             .map(|a| a.update.len())
             .sum();
         let stored = state.document.bytes_by_sender.get(&peer.participant);
@@ -540,12 +777,8 @@ impl Room {
         // Room is kept for deleting: an update that only deletes is always taken.
         if (over_document || over_person) && !only_deletes(update) {
             let why = if over_document { FULL } else { PERSON_FULL };
-            return Step::Done(self.refuse(state, connection, why.into()));
+            return Step::Done(self.refuse_from(state, connection, why.into()));
         }
-        let sender = Sender {
-            participant: peer.participant,
-            role: peer.role,
-        };
         // An id someone else's device goes by in who-is-here is theirs to write under.
         let presence = &state.presence;
         let held_by_another = |client| {
@@ -558,17 +791,30 @@ impl Room {
             .gate
             .admit_holding(sender, update, held_by_another)
         {
-            Verdict::Accepted(taken) => Step::Accepted(peer.participant, taken),
+            Verdict::Accepted(taken) => Step::Accepted(Some(peer.participant), taken),
             Verdict::Known => Step::Done(Outcome::Applied),
             // It builds on changes the server does not have: nothing of it is taken,
             // and the client is told to send it with what it builds on.
             Verdict::Incomplete(_) => {
-                Step::Done(self.refuse(state, connection, Refusal::Incomplete.to_string()))
+                Step::Done(self.refuse_from(state, connection, Refusal::Incomplete.to_string()))
             }
             Verdict::Refused(refusal) => {
                 tracing::debug!(conference = %self.key.0, participant = %peer.participant, %refusal, "update refused");
-                Step::Done(self.refuse(state, connection, refusal.to_string()))
+                Step::Done(self.refuse_from(state, connection, refusal.to_string()))
             }
+            Verdict::Malformed(why) => Step::Done(Outcome::Malformed(why)),
+            Verdict::Spoiled(refusal) => Step::Spoiled(refusal),
+        }
+    }
+
+    /// Asks the gate about a change the server made on another node (the outcome of
+    /// a command handled there), forwarded to this one, the owner.
+    fn admit_server(&self, state: &mut RoomState, update: &[u8]) -> Step {
+        match state.document.gate.admit_server(update) {
+            Verdict::Accepted(taken) => Step::Accepted(None, taken),
+            Verdict::Known => Step::Done(Outcome::Applied),
+            Verdict::Incomplete(_) => Step::Done(Outcome::Refused(Refusal::Incomplete.to_string())),
+            Verdict::Refused(refusal) => Step::Done(Outcome::Refused(refusal.to_string())),
             Verdict::Malformed(why) => Step::Done(Outcome::Malformed(why)),
             Verdict::Spoiled(refusal) => Step::Spoiled(refusal),
         }
@@ -577,81 +823,179 @@ impl Room {
     /// After the gate admitted an update that must not stay (yrs failed partway, or
     /// its own account of the change is refused): stores what was accepted before it,
     /// reloads the document without it, and says why.
+    #[allow(clippy::too_many_arguments)]
     async fn spoiled(
         &self,
         state: &mut RoomState,
         storage: &Storage,
         limits: &Limits,
-        connection: u64,
+        from: &From,
         refusal: Option<Refusal>,
         accepted: &mut Vec<Accepted>,
+        decided: &mut Vec<Decided>,
     ) -> Outcome {
-        self.store_and_relay(state, storage, limits, std::mem::take(accepted))
+        self.store_and_relay(state, storage, limits, std::mem::take(accepted), decided)
             .await;
         self.restore(state, storage).await;
+        let connection = match from {
+            From::Local { connection, .. } => Some(*connection),
+            From::Forwarded(_) => None,
+        };
         match refusal {
             Some(refusal) => {
                 tracing::error!(conference = %self.key.0, %refusal, "an update the gate admitted was refused once applied");
-                self.refuse(state, connection, refusal.to_string())
+                self.refuse_from(state, connection, refusal.to_string())
             }
             None => Outcome::Malformed(NOT_AN_UPDATE),
         }
     }
 
-    /// Stores the accepted updates in one write, then relays each (in order) and
-    /// answers its sender. If they cannot be stored, the document is reloaded without
-    /// them and every sender is told.
+    /// Stores the accepted updates in one write, with the verdicts on forwarded
+    /// updates the turn came to, then relays each (in order) and answers its sender.
+    /// If they cannot be stored, the document is reloaded without them and every
+    /// sender is told; forwarded ones wait for a later turn. If another node has
+    /// taken the document over, nothing was stored, and the room closes.
     async fn store_and_relay(
         &self,
         state: &mut RoomState,
         storage: &Storage,
         limits: &Limits,
         accepted: Vec<Accepted>,
+        decided: &mut Vec<Decided>,
     ) {
-        if accepted.is_empty() {
+        if accepted.is_empty() && decided.is_empty() {
             return;
         }
         let first = state.document.next_seq;
         let rows: Vec<(i64, Option<ParticipantId>, &[u8])> = accepted
             .iter()
             .zip(first..)
-            .map(|(a, seq)| (seq, Some(a.sender), a.update.as_slice()))
+            .map(|(a, seq)| (seq, a.sender, a.update.as_slice()))
             .collect();
         let claims: Vec<(u64, ParticipantId)> = accepted
             .iter()
-            .flat_map(|a| a.claims.iter().map(|c| (c.get(), a.sender)))
+            .flat_map(|a| {
+                a.claims
+                    .iter()
+                    .filter_map(move |c| Some((c.get(), a.sender?)))
+            })
             .collect();
-        if let Err(e) = storage
-            .append_updates(self.key.0, self.key.1, &rows, &claims)
-            .await
-        {
+        let verdicts: Vec<(i64, ForwardVerdict)> = accepted
+            .iter()
+            .zip(first..)
+            .filter_map(|(a, seq)| match &a.from {
+                From::Forwarded(f) => Some((f.id, ForwardVerdict::Accepted(seq))),
+                From::Local { .. } => None,
+            })
+            .chain(decided.iter().map(|d| (d.forwarded.id, d.verdict.clone())))
+            .collect();
+        let stored = match state.part.fence() {
+            Some(fence) => {
+                storage
+                    .append_updates(self.key.0, self.key.1, fence, &rows, &claims, &verdicts)
+                    .await
+            }
+            None => Err(StorageError::NotOwner),
+        };
+        let decided = std::mem::take(decided);
+        if let Err(e) = stored {
+            for d in &decided {
+                state.in_flight.remove(&d.forwarded.id);
+            }
+            if matches!(e, StorageError::NotOwner) {
+                tracing::warn!(conference = %self.key.0, document = self.key.1.as_str(), updates = accepted.len(),
+                    "the document's lease is lost: nothing stored, and its connections close");
+                self.taken_over(state).await;
+                for a in accepted {
+                    if let From::Local { answer, .. } = a.from {
+                        let _ = answer.send(Outcome::NotStored);
+                    }
+                }
+                return;
+            }
             tracing::error!(conference = %self.key.0, error = %e, updates = accepted.len(), "could not store updates");
             self.restore(state, storage).await;
             for a in accepted {
-                self.refuse(state, a.connection, protocol::NOT_SAVED.into());
-                let _ = a.answer.send(Outcome::NotStored);
+                match a.from {
+                    From::Local { connection, answer } => {
+                        self.refuse(state, connection, protocol::NOT_SAVED.into());
+                        let _ = answer.send(Outcome::NotStored);
+                    }
+                    From::Forwarded(f) => {
+                        state.in_flight.remove(&f.id);
+                    }
+                }
             }
             return;
         }
-        for a in accepted {
+        for (a, seq) in accepted.into_iter().zip(first..) {
             state.document.next_seq += 1;
             state.document.since_snapshot += 1;
             state.document.stored_bytes += a.update.len();
-            *state.document.bytes_by_sender.entry(a.sender).or_default() += a.update.len();
+            if let Some(sender) = a.sender {
+                *state.document.bytes_by_sender.entry(sender).or_default() += a.update.len();
+            }
             let relay = encode(&Message::Sync(SyncMessage::Update(a.update)));
-            broadcast(state, Some(a.connection), relay);
-            let _ = a.answer.send(Outcome::Applied);
+            match a.from {
+                From::Local { connection, answer } => {
+                    broadcast(state, Some(connection), relay);
+                    let _ = answer.send(Outcome::Applied);
+                }
+                From::Forwarded(f) => {
+                    // Forwarded by this node before it owned the document: its sender
+                    // is here, and waits.
+                    let mine = self.is_mine(&f);
+                    broadcast(state, mine.then_some(f.connection), relay);
+                    state.in_flight.remove(&f.id);
+                    if mine {
+                        resolve(state, f.id, ForwardVerdict::Accepted(seq));
+                    }
+                }
+            }
         }
+        for d in decided {
+            state.in_flight.remove(&d.forwarded.id);
+            if self.is_mine(&d.forwarded) {
+                resolve(state, d.forwarded.id, d.verdict);
+            }
+        }
+        self.cursor
+            .store(state.document.next_seq - 1, Ordering::Relaxed);
         if state.document.since_snapshot >= limits.compact_every {
             compact(state, storage, self.key).await;
         }
     }
 
+    /// Whether a forwarded update reached this node.
+    fn is_mine(&self, forwarded: &Forwarded) -> bool {
+        self.cluster
+            .as_ref()
+            .is_some_and(|c| **c.node() == *forwarded.node)
+    }
+
+    /// After a write was fenced off: another node owns the document now, and this
+    /// one's copy holds changes that were never stored. Its connections close (their
+    /// clients keep what was not confirmed, and reconnect), and the room is loaded
+    /// afresh by whoever comes next.
+    pub(super) async fn taken_over(&self, state: &mut RoomState) {
+        if let (Some(cluster), Part::Owner { lease: Some(lease) }) = (&self.cluster, &state.part) {
+            cluster.forget(self.key, lease);
+        }
+        state.part = Part::Follower;
+        self.owner.store(false, Ordering::Relaxed);
+        state.poison(CloseReason::new(1013, TAKEN_OVER));
+        state.in_flight.clear();
+    }
+
     /// Drops a change that was applied in memory but must not stay: reloads the
     /// document from storage, or, if that fails, closes the room.
     async fn restore(&self, state: &mut RoomState, storage: &Storage) {
-        match load_document(self.key, storage).await {
-            Ok(loaded) => state.document = loaded,
+        match load_document(self.key, storage, state.part.fence()).await {
+            Ok(loaded) => {
+                state.document = loaded;
+                // Forwarded updates drained before are taken again, against it.
+                state.in_flight.clear();
+            }
             Err(e) => {
                 tracing::error!(conference = %self.key.0, error = %e, "could not reload the document");
                 state.poison(CloseReason::new(
@@ -662,8 +1006,18 @@ impl Room {
         }
     }
 
-    fn refuse(&self, state: &mut RoomState, connection: u64, reason: String) -> Outcome {
-        if let Some(c) = state.connections.get_mut(&connection) {
+    pub(super) fn refuse(&self, state: &mut RoomState, connection: u64, reason: String) -> Outcome {
+        self.refuse_from(state, Some(connection), reason)
+    }
+
+    /// Refuses an update: its sender hears why, if it is connected here.
+    fn refuse_from(
+        &self,
+        state: &mut RoomState,
+        connection: Option<u64>,
+        reason: String,
+    ) -> Outcome {
+        if let Some(c) = connection.and_then(|c| state.connections.get_mut(&c)) {
             c.mailbox.post(encode(&Message::Auth(Some(reason.clone()))));
         }
         Outcome::Refused(reason)
@@ -701,24 +1055,34 @@ impl Room {
     }
 
     /// Applies a change made by the server itself (the outcome of a command): stored
-    /// first, then relayed to everyone.
-    pub async fn server_change(
+    /// first, then relayed to everyone. On a node that does not own the document
+    /// (and cannot take it over), the change is made on a copy of this node's and
+    /// forwarded to the owner: the caller waits for its verdict, with the room let
+    /// go (`ServerChange::Forwarded`).
+    pub(super) async fn server_change(
         &self,
         storage: &Storage,
         change: impl FnOnce(&mut TransactionMut),
-    ) -> Result<(), StorageError> {
+    ) -> Result<ServerChange, StorageError> {
         let mut state = self.state.lock().await;
         if state.poisoned {
             return Err(StorageError::Corrupt(
                 "the conference is being reloaded".into(),
             ));
         }
+        // Only the owner writes: a follower takes the document over if nobody holds it.
+        if matches!(state.part, Part::Follower) && !self.take_over(&mut state, storage).await? {
+            return self.forward_server_change(&state, change).await;
+        }
         let Some(update) = state.document.gate.change(change) else {
-            return Ok(());
+            return Ok(ServerChange::Done);
         };
         let seq = state.document.next_seq;
+        let Some(fence) = state.part.fence() else {
+            return Err(StorageError::NotOwner);
+        };
         if let Err(e) = storage
-            .append_update(self.key.0, self.key.1, seq, None, &update)
+            .append_update(self.key.0, self.key.1, fence, seq, None, &update)
             .await
         {
             // The change is in memory but not stored, and nobody has seen it: close the
@@ -732,9 +1096,44 @@ impl Room {
         state.document.next_seq += 1;
         state.document.since_snapshot += 1;
         state.document.stored_bytes += update.len();
+        self.cursor.store(seq, Ordering::Relaxed);
         let relay = encode(&Message::Sync(SyncMessage::Update(update)));
         broadcast(&mut state, None, relay);
-        Ok(())
+        Ok(ServerChange::Done)
+    }
+
+    /// Makes the server's change on a copy of this follower's document, under a
+    /// client id of its own (this node's copy only ever holds what is stored), and
+    /// forwards it to the owner.
+    async fn forward_server_change(
+        &self,
+        state: &RoomState,
+        change: impl FnOnce(&mut TransactionMut),
+    ) -> Result<ServerChange, StorageError> {
+        let Some(cluster) = &self.cluster else {
+            return Err(StorageError::NotOwner);
+        };
+        let copy = roundtable_shared::doc::new_document();
+        let whole = yrs::Update::decode_v1(&state.document.gate.encode())
+            .map_err(|e| StorageError::Corrupt(format!("this node's copy: {e}")))?;
+        copy.transact_mut()
+            .apply_update(whole)
+            .map_err(|e| StorageError::Corrupt(format!("this node's copy: {e}")))?;
+        let update = {
+            let mut txn = copy.transact_mut();
+            change(&mut txn);
+            txn.encode_update_v1()
+        };
+        let changed = yrs::Update::decode_v1(&update).is_ok_and(|u| !u.is_empty());
+        if !changed {
+            return Ok(ServerChange::Done);
+        }
+        let ids = cluster
+            .nodes()
+            .forward(self.key, cluster.node(), &[(0, None, &update)])
+            .await?;
+        let id = ids.first().copied().ok_or(StorageError::NotOwner)?;
+        Ok(ServerChange::Forwarded(id))
     }
 
     /// Reads the document.
@@ -814,13 +1213,39 @@ pub(super) async fn compact(state: &mut RoomState, storage: &Storage, key: RoomK
     if state.poisoned {
         return;
     }
+    // Only the owner compacts.
+    let Some(fence) = state.part.fence() else {
+        return;
+    };
     let data = state.document.gate.encode();
     let through = state.document.next_seq - 1;
-    match storage.write_snapshot(key.0, key.1, through, &data).await {
+    match storage
+        .write_snapshot(key.0, key.1, fence, through, &data)
+        .await
+    {
         Ok(()) => {
             state.document.since_snapshot = 0;
             state.document.stored_bytes = data.len();
         }
         Err(e) => tracing::warn!(conference = %key.0, error = %e, "could not compact the document"),
     }
+}
+
+/// Answers the sender of an update this node forwarded, with the owner's verdict.
+pub(super) fn resolve(state: &mut RoomState, id: i64, verdict: ForwardVerdict) {
+    let Some(pending) = state.pending.remove(&id) else {
+        return;
+    };
+    let outcome = match verdict {
+        ForwardVerdict::Accepted(_) | ForwardVerdict::Known => Outcome::Applied,
+        ForwardVerdict::Refused(reason) => {
+            // As on one node: only its sender hears why.
+            if let Some(c) = state.connections.get(&pending.connection) {
+                c.mailbox.post(encode(&Message::Auth(Some(reason.clone()))));
+            }
+            Outcome::Refused(reason)
+        }
+        ForwardVerdict::Malformed => Outcome::Malformed(NOT_AN_UPDATE),
+    };
+    let _ = pending.answer.send(outcome);
 }

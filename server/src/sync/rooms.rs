@@ -9,9 +9,10 @@ use roundtable_shared::ParticipantId;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use yrs::{Doc, TransactionMut};
 
+use super::cluster::{Cluster, ClusterConfig};
 use super::mailbox::{self, CloseReason, Receiver};
 use super::peer::Peer;
-use super::room::{Connection, Room, RoomKey, compact};
+use super::room::{Connection, Room, RoomKey, ServerChange, compact};
 use super::{Limits, allowance};
 use crate::storage::{Storage, StorageError};
 use roundtable_shared::ConferenceId;
@@ -41,6 +42,8 @@ pub struct Rooms {
     /// Each participant's presence allowance, kept while one of their connections
     /// holds it or until it is full again.
     presence: std::sync::Mutex<Allowances>,
+    /// The other nodes, on a database several may share (PostgreSQL).
+    cluster: Option<Arc<Cluster>>,
 }
 
 /// The presence allowances, and how many were left when they were last pruned.
@@ -51,14 +54,41 @@ struct Allowances {
 }
 
 impl Rooms {
+    /// The rooms of a node: the only one on SQLite; on PostgreSQL, one among those
+    /// sharing the database, named by `node` (a name of its own when `None`). Its
+    /// tasks among the other nodes start with [`Rooms::start`].
     pub fn new(storage: Storage, limits: Limits) -> Rooms {
+        Self::with_node(storage, limits, None)
+    }
+
+    /// As [`Rooms::new`], for a node configured so.
+    pub fn with_node(storage: Storage, limits: Limits, node: Option<ClusterConfig>) -> Rooms {
+        let cluster = storage.nodes().map(|nodes| {
+            let config =
+                node.unwrap_or_else(|| ClusterConfig::new(&ClusterConfig::default_node_name()));
+            Arc::new(Cluster::new(nodes, storage.clone(), limits.clone(), config))
+        });
         Rooms {
             storage,
             limits,
             open: std::sync::Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
             presence: std::sync::Mutex::default(),
+            cluster,
         }
+    }
+
+    /// Starts the node's tasks among the others sharing the database, if any.
+    pub fn start(&self) {
+        if let Some(cluster) = &self.cluster {
+            tracing::info!(node = %cluster.node(), "this node shares the database with any others");
+            cluster.start();
+        }
+    }
+
+    /// This node's name among those sharing the database; `None` on SQLite.
+    pub fn node(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| &**c.node())
     }
 
     pub fn limits(&self) -> &Limits {
@@ -114,15 +144,19 @@ impl Rooms {
         slot: &mut Option<Arc<Room>>,
         key: RoomKey,
     ) -> Result<Arc<Room>, StorageError> {
-        if let Some(room) = slot.as_ref()
-            && !room.is_poisoned().await
-        {
-            return Ok(room.clone());
+        if let Some(room) = slot.as_ref() {
+            if !room.is_poisoned().await {
+                return Ok(room.clone());
+            }
+            room.release().await;
         }
         *slot = None;
         // Boxed: loading is a large future, and a connection's task would otherwise
         // carry its size for as long as the connection lasts.
-        let room = Arc::new(Box::pin(Room::load(key, &self.storage)).await?);
+        let room = Arc::new(Box::pin(Room::load(key, &self.storage, self.cluster.clone())).await?);
+        if let Some(cluster) = &self.cluster {
+            cluster.open(&room);
+        }
         *slot = Some(room.clone());
         Ok(room)
     }
@@ -186,6 +220,7 @@ impl Rooms {
                 break room;
             }
             drop(state);
+            room.release().await;
             *slot = None;
         };
         self.release(key, slot);
@@ -206,15 +241,19 @@ impl Rooms {
                 if state.document.since_snapshot > 0 {
                     compact(&mut state, &self.storage, room.key()).await;
                 }
+                drop(state);
                 if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, room)) {
                     *slot = None;
+                    room.release().await;
                 }
             }
         }
         self.release(room.key(), slot);
     }
 
-    /// Runs a server change on a conference's document, loading it if needed.
+    /// Runs a server change on a conference's document, loading it if needed. On a
+    /// node that does not own the document, it is forwarded to the node that does,
+    /// and this returns once the owner has stored it (or refused it).
     pub async fn server_change(
         &self,
         key: RoomKey,
@@ -228,22 +267,38 @@ impl Rooms {
                 // so it is reloaded from storage without it.
                 if result.is_err() || room.connection_count().await == 0 {
                     *slot = None;
+                    room.release().await;
                 }
                 result
             }
             Err(e) => Err(e),
         };
         self.release(key, slot);
-        result
+        match (result?, &self.cluster) {
+            (ServerChange::Done, _) => Ok(()),
+            (ServerChange::Forwarded(id), Some(cluster)) => cluster.verdict(key, id).await,
+            (ServerChange::Forwarded(_), None) => Err(StorageError::NotOwner),
+        }
     }
 
-    /// Closes every open connection of `participant` to `conference`.
+    /// Closes every open connection of `participant` to `conference`, on every node.
     pub async fn disconnect(
         &self,
         conference: ConferenceId,
         participant: ParticipantId,
         reason: CloseReason,
     ) {
+        if let Some(cluster) = &self.cluster {
+            let told = cluster
+                .nodes()
+                .disconnect(conference, participant, reason.code, &reason.reason)
+                .await;
+            if let Err(e) = told {
+                // Their link and sessions have ended: they cannot connect again.
+                tracing::warn!(conference = %conference, error = %e,
+                    "could not tell the other nodes to close a participant's connections");
+            }
+        }
         let rooms: Vec<Slot> = self
             .registry()
             .iter()
@@ -280,7 +335,7 @@ impl Rooms {
         }
     }
 
-    /// Compacts every open room (at shutdown).
+    /// Compacts every open room, and gives every lease up (at shutdown).
     pub async fn flush(&self) {
         for slot in self.slots() {
             let room = slot.lock().await.clone();
@@ -290,6 +345,10 @@ impl Rooms {
                     compact(&mut state, &self.storage, room.key()).await;
                 }
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.stop();
+            cluster.give_up_all().await;
         }
     }
 
@@ -305,6 +364,7 @@ impl Rooms {
                 let result = room.read(f).await;
                 if room.connection_count().await == 0 {
                     *slot = None;
+                    room.release().await;
                 }
                 Ok(result)
             }

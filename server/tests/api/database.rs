@@ -11,6 +11,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use roundtable_server::storage::nodes::Nodes;
+use roundtable_server::storage::{Fence, Lease, Storage};
+use roundtable_shared::ConferenceId;
+use roundtable_shared::doc::DocumentKind;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection, Executor};
@@ -326,5 +330,49 @@ impl Beside {
             Beside::Postgres(connection) => connection.close().await,
         };
         closed.expect("the connection closes");
+    }
+}
+
+/// A document written to beside the server, as a tool would while no node has it
+/// open: on PostgreSQL, under a lease taken for the purpose (and given up with
+/// [`Writing::done`]); on SQLite, alone.
+pub struct Writing {
+    key: (ConferenceId, DocumentKind),
+    lease: Option<(Nodes, Lease)>,
+}
+
+/// Takes what writing to a document beside the server needs.
+pub async fn writing(storage: &Storage, conference: ConferenceId, kind: DocumentKind) -> Writing {
+    let key = (conference, kind);
+    let lease = match storage.nodes() {
+        None => None,
+        Some(nodes) => {
+            let node: std::sync::Arc<str> = "a test, beside the server".into();
+            let lease = nodes
+                .acquire(key, &node, Duration::from_secs(60))
+                .await
+                .expect("the database answers")
+                .expect("no node has the document open");
+            Some((nodes, lease))
+        }
+    };
+    Writing { key, lease }
+}
+
+impl Writing {
+    pub fn fence(&self) -> Fence<'_> {
+        match &self.lease {
+            Some((_, lease)) => Fence::Lease(lease),
+            None => Fence::Alone,
+        }
+    }
+
+    pub async fn done(self) {
+        if let Some((nodes, lease)) = self.lease {
+            nodes
+                .give_up(&lease.node, &[(self.key, lease.epoch)])
+                .await
+                .expect("the lease is given up");
+        }
     }
 }

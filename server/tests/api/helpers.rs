@@ -125,6 +125,7 @@ impl TestApp {
             database_url: self.database.url(),
             client_dir: client_dir(),
             public_url: self.public_url.clone(),
+            node_name: None,
             limits: self.limits.clone(),
             door: self.door.clone(),
         };

@@ -9,6 +9,7 @@ use roundtable_shared::gate::Gate;
 use serde_json::Value;
 use yrs::{ReadTxn, Transact};
 
+use crate::database::writing;
 use crate::helpers::TestApp;
 use crate::sync::{add_item, has_item, pid, text_of};
 
@@ -68,10 +69,12 @@ async fn a_document_with_a_row_that_cannot_be_applied_opens_without_it_and_says_
         .unwrap()
         .last_seq;
     let storage = app.storage();
+    let writing = writing(storage, conference, DocumentKind::Shared).await;
     storage
         .append_update(
             conference,
             DocumentKind::Shared,
+            writing.fence(),
             last + 1,
             None,
             &[0xff, 0x03, 0x01],
@@ -79,9 +82,17 @@ async fn a_document_with_a_row_that_cannot_be_applied_opens_without_it_and_says_
         .await
         .unwrap();
     storage
-        .append_update(conference, DocumentKind::Shared, last + 2, None, &after)
+        .append_update(
+            conference,
+            DocumentKind::Shared,
+            writing.fence(),
+            last + 2,
+            None,
+            &after,
+        )
         .await
         .unwrap();
+    writing.done().await;
     app.restart().await;
 
     // The conference opens, with everything but the bad row.
@@ -174,10 +185,18 @@ async fn a_snapshot_that_does_not_load_is_rebuilt_from_the_log() {
         .await
         .unwrap()
         .last_seq;
+    let writing = writing(app.storage(), conference, DocumentKind::Shared).await;
     app.storage()
-        .write_snapshot(conference, DocumentKind::Shared, last, &[0xff, 0x03, 0x01])
+        .write_snapshot(
+            conference,
+            DocumentKind::Shared,
+            writing.fence(),
+            last,
+            &[0xff, 0x03, 0x01],
+        )
         .await
         .unwrap();
+    writing.done().await;
     app.restart().await;
 
     let back = app.connect(&conf, nurse_token).await;

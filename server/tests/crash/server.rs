@@ -24,48 +24,53 @@ pub struct Server {
     pub starts: usize,
 }
 
-fn binary() -> &'static str {
+pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_roundtable")
 }
 
 /// A port nobody listens on now. It is released before the server takes it, so
 /// another program could take it first; the server then fails to start and says so.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds port 0");
     listener.local_addr().expect("has an address").port()
+}
+
+/// Adds the chair's account to the database the arguments name (`--data-dir …` or
+/// `--database-url …`).
+pub fn add_chair(database: &[std::ffi::OsString]) {
+    let mut add = Command::new(binary())
+        .args(database)
+        .args([
+            "chair",
+            "add",
+            "--email",
+            CHAIR_EMAIL,
+            "--name",
+            "Sam Chair",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("roundtable runs");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(CHAIR_PASSWORD.as_bytes())
+        .expect("the password is written");
+    let output = add.wait_with_output().expect("chair add ends");
+    assert!(
+        output.status.success(),
+        "chair add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 impl Server {
     /// A fresh data directory holding one chair account, and a port to keep.
     pub fn new() -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut add = Command::new(binary())
-            .arg("--data-dir")
-            .arg(data_dir.path())
-            .args([
-                "chair",
-                "add",
-                "--email",
-                CHAIR_EMAIL,
-                "--name",
-                "Sam Chair",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("roundtable runs");
-        add.stdin
-            .take()
-            .expect("stdin")
-            .write_all(CHAIR_PASSWORD.as_bytes())
-            .expect("the password is written");
-        let output = add.wait_with_output().expect("chair add ends");
-        assert!(
-            output.status.success(),
-            "chair add failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        add_chair(&["--data-dir".into(), data_dir.path().into()]);
         let log = data_dir.path().join("server.log");
         Server {
             addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
@@ -110,35 +115,8 @@ impl Server {
             .expect("roundtable serve runs");
         self.child = Some(child);
         self.starts += 1;
-        let http = reqwest::Client::new();
-        let until = Instant::now() + START_DEADLINE;
-        loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                self.child = None;
-                panic!(
-                    "the server exited while starting ({status}):\n{}",
-                    self.log_tail()
-                );
-            }
-            let health = http
-                .get(self.url("/health"))
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "the server did not answer within {START_DEADLINE:?}:\n{}",
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let (log, health) = (self.log.clone(), self.url("/health"));
+        wait_until_up(&mut self.child, &health, "the server", || tail(&log)).await;
     }
 
     /// Kills the server with SIGKILL, at whatever it is doing, and reaps it.
@@ -151,9 +129,46 @@ impl Server {
 
     /// The last lines the server logged, for a failure message.
     pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail(&self.log)
+    }
+}
+
+/// The last lines of a log, for a failure message.
+pub fn tail(log: &std::path::Path) -> String {
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Waits until a server just started (`child`) answers its health check at
+/// `health`; fails, with what it logged (`log_tail`), if it exits or takes too long.
+pub async fn wait_until_up(
+    child: &mut Option<Child>,
+    health: &str,
+    what: &str,
+    log_tail: impl Fn() -> String,
+) {
+    let http = reqwest::Client::new();
+    let until = Instant::now() + START_DEADLINE;
+    loop {
+        if let Some(status) = child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            *child = None;
+            panic!("{what} exited while starting ({status}):\n{}", log_tail());
+        }
+        let answer = http
+            .get(health)
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{what} did not answer within {START_DEADLINE:?}:\n{}",
+            log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -39,10 +39,17 @@ pub async fn load(database: &Path, conference: &str) -> Doc {
     .collect();
     db.close().await.expect("the database closes");
 
+    from_parts(snapshot.iter().map(|(_, data)| data).chain(&updates))
+}
+
+/// A stored document made of its parts (the snapshot, then the updates after it),
+/// checked whole: nothing in it waits for changes it lacks, and no client's changes
+/// have a hole.
+pub fn from_parts<'a>(parts: impl IntoIterator<Item = &'a Vec<u8>>) -> Doc {
     let doc = roundtable_shared::doc::new_document();
     {
         let mut txn = doc.transact_mut();
-        for data in snapshot.iter().map(|(_, data)| data).chain(&updates) {
+        for data in parts {
             let update = Update::decode_v1(data).expect("a stored update decodes");
             txn.apply_update(update).expect("a stored update applies");
         }

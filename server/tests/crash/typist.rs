@@ -6,7 +6,8 @@
 //! lacks.
 //!
 //! Everything the server sends us is recorded, so the test can look for it in the
-//! database after killing the server.
+//! database after killing the server. With several servers (`Targets`), each
+//! attempt to connect goes to the next, as through a load balancer.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,7 +43,11 @@ const SESSION: Config = Config {
 /// How long one attempt to connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-type Socket =
+/// The addresses a typist connects to, one attempt after another, in turn; the test
+/// may change them (take out a server it killed).
+pub type Targets = Arc<Mutex<Vec<String>>>;
+
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,9 @@ pub struct Replica {
     /// before the connection ended, or made while it was down), counted once a
     /// connection.
     pub resent: usize,
+    /// The address of the last connection opened (read by the nodes test).
+    #[allow(dead_code)]
+    pub target: String,
 }
 
 /// What the session asked the connection to do.
@@ -156,8 +164,15 @@ pub struct Typist {
 }
 
 impl Typist {
-    /// Starts typing, one change every `every`, into the conference at `url`.
-    pub fn start(url: String, person: Person, seed: u64, every: Duration) -> Typist {
+    /// Starts typing, one change every `every`, into the conference at `targets`,
+    /// connecting first to the one numbered `first`.
+    pub fn start(
+        targets: Targets,
+        first: usize,
+        person: Person,
+        seed: u64,
+        every: Duration,
+    ) -> Typist {
         let replica = Arc::new(Mutex::new(Replica {
             session: Session::new(SESSION),
             received: Vec::new(),
@@ -169,10 +184,12 @@ impl Typist {
             edits: 0,
             erased: 0,
             resent: 0,
+            target: String::new(),
         }));
         let (mode, mode_rx) = watch::channel(Mode::Typing);
         let worker = Worker {
-            url,
+            targets,
+            attempts: first,
             person: person.clone(),
             replica: replica.clone(),
             mode: mode_rx,
@@ -215,7 +232,10 @@ impl Typist {
 }
 
 struct Worker {
-    url: String,
+    targets: Targets,
+    /// Attempts to connect so far (and where the first went): the next goes to the
+    /// target after.
+    attempts: usize,
     person: Person,
     replica: Arc<Mutex<Replica>>,
     mode: watch::Receiver<Mode>,
@@ -245,7 +265,12 @@ impl Worker {
         let mut retry_at = Instant::now();
         loop {
             // Not connected: go on typing while waiting to try again, and while trying.
-            let attempt = connect(self.url.clone(), self.person.token.clone(), retry_at);
+            let url = {
+                let targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+                targets[self.attempts % targets.len()].clone()
+            };
+            self.attempts += 1;
+            let attempt = connect(url.clone(), self.person.token.clone(), retry_at);
             tokio::pin!(attempt);
             let socket = loop {
                 tokio::select! {
@@ -261,7 +286,10 @@ impl Worker {
                 }
             };
             let (code, stopped) = match socket {
-                Some(socket) => self.connection(socket, &mut tick).await,
+                Some(socket) => {
+                    lock(&self.replica).target = url;
+                    self.connection(socket, &mut tick).await
+                }
                 None => (CLOSE_ABNORMAL, false),
             };
             let wait = {
@@ -440,7 +468,7 @@ const CLOSE_NO_CODE: u16 = 1005;
 const CLOSE_ABNORMAL: u16 = 1006;
 
 /// Connects at `at`, or gives up after [`CONNECT_TIMEOUT`].
-async fn connect(url: String, token: String, at: Instant) -> Option<Socket> {
+pub async fn connect(url: String, token: String, at: Instant) -> Option<Socket> {
     tokio::time::sleep_until(at).await;
     let mut request = url.into_client_request().expect("a valid address");
     request.headers_mut().insert(

@@ -1,6 +1,7 @@
 //! Reading documents, and quarantining what of them does not load. Appending to a
 //! document's log and replacing its snapshot are each engine's own (SQLite's go
-//! through its one writer).
+//! through its one writer). Each engine says how a transaction reads as of one
+//! moment (`CONSISTENT_READ`) and how it checks a write's fence (`check_fence`).
 
 /// The document operations both engines share.
 macro_rules! document_reads {
@@ -12,12 +13,19 @@ macro_rules! document_reads {
         ) -> Result<StoredDocument> {
             use $crate::storage::rows::Columns;
             let id = conference.to_string();
+            // One transaction, seeing the database as of one moment: on PostgreSQL the
+            // owner may append while another node loads, and the updates read must end
+            // where `last_seq` says they do.
+            let mut tx = self.pool.begin().await?;
+            if let Some(consistent) = CONSISTENT_READ {
+                sqlx::query(consistent).execute(&mut *tx).await?;
+            }
             let snapshot = sqlx::query(
                 "SELECT through_seq, data FROM document_snapshots WHERE conference_id = $1 AND document = $2",
             )
             .bind(&id)
             .bind(kind.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?
             .map(|row| (row.int("through_seq"), sqlx::Row::get::<Vec<u8>, _>(&row, "data")));
             let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
@@ -32,7 +40,7 @@ macro_rules! document_reads {
             .bind(&id)
             .bind(kind.as_str())
             .bind(after)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?
             .iter()
             .map(Self::log_row)
@@ -42,7 +50,7 @@ macro_rules! document_reads {
             )
             .bind(&id)
             .bind(kind.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await?;
             let clients = sqlx::query(
                 "SELECT client_id, participant_id FROM document_clients
@@ -50,7 +58,7 @@ macro_rules! document_reads {
             )
             .bind(&id)
             .bind(kind.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await?
             .iter()
             .map(|row| {
@@ -62,6 +70,7 @@ macro_rules! document_reads {
                 Ok((row.int("client_id") as u64, owner))
             })
             .collect::<Result<_>>()?;
+            tx.commit().await?;
             Ok(StoredDocument {
                 last_seq: last_seq.unwrap_or(0).max(after),
                 snapshot,
@@ -80,11 +89,13 @@ macro_rules! document_reads {
             &self,
             conference: ConferenceId,
             kind: DocumentKind,
+            fence: Fence<'_>,
             updates: &[(i64, String)],
             event: &AuditEvent,
         ) -> Result<()> {
             let at = now_ms();
             let mut tx = self.pool.begin().await?;
+            Self::check_fence(&mut tx, conference, kind, fence).await?;
             for (seq, why) in updates {
                 sqlx::query(
                     "INSERT INTO document_quarantine (conference_id, document, seq, reason, at)
