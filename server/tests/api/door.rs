@@ -451,6 +451,7 @@ async fn a_server_listening_on_every_address_needs_a_public_url() {
         database_url: None,
         client_dir: dir.path().to_owned(),
         public_url: None,
+        node_name: None,
         limits: Default::default(),
         door: Default::default(),
     };
