@@ -57,19 +57,17 @@ pub enum Prediction {
 /// in order, each with whether the document lacks any of them yet.
 pub fn written_clients<T: ReadTxn>(txn: &T, update: &Update) -> Vec<(ClientID, bool)> {
     let known = txn.state_vector();
-    let mut clients: Vec<(ClientID, bool)> = Vec::new();
+    // A map, not a list searched per block: a hostile update may name many clients.
+    let mut clients: HashMap<ClientID, bool> = HashMap::new();
     for block in update.blocks() {
         let (client, end) = match block {
             BlockView::Item(item) => (item.id().client, item.id().clock + item.len()),
             BlockView::GC(range) => (range.client, range.clock.saturating_add(range.len)),
             BlockView::Skip(_) => continue,
         };
-        let new = end > known.get(&client);
-        match clients.iter_mut().find(|(c, _)| *c == client) {
-            Some((_, any_new)) => *any_new |= new,
-            None => clients.push((client, new)),
-        }
+        *clients.entry(client).or_default() |= end > known.get(&client);
     }
+    let mut clients: Vec<(ClientID, bool)> = clients.into_iter().collect();
     clients.sort_unstable();
     clients
 }
