@@ -127,6 +127,12 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
     if config.public_url.is_none() && config.listen.ip().is_unspecified() {
         return Err(StartError::NoPublicUrl(config.listen));
     }
+    // Node names are words in the notices nodes send each other.
+    if let Some(name) = &config.node_name
+        && (name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_graphic()))
+    {
+        return Err(StartError::BadNodeName(name.clone()));
+    }
     let location = config.database()?;
     if let storage::Location::Sqlite(_) = location {
         std::fs::create_dir_all(&config.data_dir)?;
@@ -157,6 +163,20 @@ pub async fn start(mut config: Config) -> Result<Running, StartError> {
         notices: Arc::new(state::Notices::default()),
         door: Arc::clone(&door),
     };
+    // What another node changed in the scales reaches the phones connected here.
+    if let Some(cluster) = state.rooms.cluster() {
+        let mut elsewhere = cluster.scales_elsewhere();
+        let notices = Arc::clone(&state.notices);
+        tokio::spawn(async move {
+            loop {
+                match elsewhere.recv().await {
+                    Ok(conference) => notices.notify(conference),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
     let router = app(state.clone());
     let (shutdown, stopped) = tokio::sync::watch::channel(false);
     let limits = state.config.limits.clone();
@@ -199,4 +219,6 @@ pub enum StartError {
         "listening on {0} needs --public-url, the address people reach Roundtable at: join links name it"
     )]
     NoPublicUrl(SocketAddr),
+    #[error("the node's name {0:?} must be 1 to 64 letters, digits or punctuation, without spaces")]
+    BadNodeName(String),
 }

@@ -20,6 +20,17 @@ pub struct AppState {
     pub door: Arc<crate::door::Door>,
 }
 
+impl AppState {
+    /// Tells the phones' voting pages, here and on every other node, that a
+    /// conference's safety scales changed (or someone was removed from it).
+    pub async fn scales_changed(&self, conference: ConferenceId) {
+        self.notices.notify(conference);
+        if let Some(cluster) = self.rooms.cluster() {
+            cluster.scales_changed(conference).await;
+        }
+    }
+}
+
 /// Tells open event streams (the phones' voting pages) that a conference's safety
 /// scales changed, so they send the new state. Votes themselves are not announced:
 /// only opening, closing, revealing and removals are.

@@ -393,6 +393,273 @@ async fn a_command_through_a_node_that_does_not_own_the_document_is_written_by_i
         .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_crosses_nodes_under_the_names_the_servers_know_and_nobody_takes_another_s_id() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((_database, _url, nodes)) = nodes(3).await else {
+        return;
+    };
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let (conference, people) = set_up(a, b).await;
+    let mut ali = connect("Ali", a, &conference, person(&people, 'a')).await;
+    let mut pat = connect("Pat", c, &conference, person(&people, 'c')).await;
+    let (ali_id, pat_id) = (ali.client_id(), pat.client_id());
+
+    // Ali, on node A, says what she is editing; Pat sees it on node C, under the
+    // name the server knows (not the one Ali's device claims).
+    ali.announce_as(
+        ali_id,
+        1,
+        serde_json::json!({ "editing": "item-1", "user": { "name": "Not Ali" } }),
+    )
+    .await;
+    pat.wait_until("shown Ali editing", |c| {
+        c.presence_of(ali_id)
+            .is_some_and(|s| s["editing"] == "item-1" && s["user"]["name"] == "Ali Minutes")
+    })
+    .await;
+    pat.announce_as(pat_id, 1, serde_json::json!({})).await;
+    ali.wait_until("shown Pat", |c| c.presence_of(pat_id).is_some())
+        .await;
+
+    // Jo opens the document on node B, which had nobody in it: the others' states
+    // come to it.
+    let mut jo = connect("Jo", b, &conference, person(&people, 'e')).await;
+    jo.wait_until("shown Ali and Pat", |c| {
+        c.names_present() == ["Ali Minutes", "Pat Nurse"]
+    })
+    .await;
+
+    // Pat tries to take Ali's id, on node C: nobody sees it.
+    pat.announce_as(ali_id, 50, serde_json::json!({ "editing": "item-9" }))
+        .await;
+    pat.announce_as(pat_id, 2, serde_json::json!({ "editing": "item-2" }))
+        .await;
+    jo.wait_until("shown Pat's next state", |c| {
+        c.presence_of(pat_id)
+            .is_some_and(|s| s["editing"] == "item-2")
+    })
+    .await;
+    for (who, client) in [("Jo", &jo), ("Pat", &pat), ("Ali", &ali)] {
+        if who == "Ali" {
+            continue;
+        }
+        let state = client.presence_of(ali_id).expect("Ali is present");
+        assert_eq!(
+            state["editing"], "item-1",
+            "{who} sees Pat's state under Ali's id"
+        );
+        assert_eq!(state["user"]["name"], "Ali Minutes");
+    }
+
+    // Ali leaves: she is gone from every node.
+    drop(ali);
+    pat.wait_until("told Ali left", |c| c.presence_of(ali_id).is_none())
+        .await;
+    jo.wait_until("told Ali left", |c| c.names_present() == ["Pat Nurse"])
+        .await;
+}
+
+/// The chair's HTTP client, signed in with `cookie`, on `node`.
+async fn chair_post(
+    node: &Node,
+    cookie: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(node.url(path))
+        .header("cookie", cookie)
+        .json(&body)
+        .send()
+        .await
+        .expect("the command is answered")
+}
+
+/// Reads `stream` (server-sent events) until an `event: scales` whose body passes
+/// `done`, or fails after 10 s.
+async fn next_scales(
+    stream: &mut reqwest::Response,
+    buffer: &mut String,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                if !block.lines().any(|l| l.trim() == "event: scales") {
+                    continue;
+                }
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                let value = serde_json::from_str(&data).expect("the event's body is JSON");
+                if done(&value) {
+                    return value;
+                }
+            }
+            let chunk = stream
+                .chunk()
+                .await
+                .expect("the stream reads")
+                .expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("the phone's page hears of it within 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phones_on_another_node_follow_the_scale_and_no_score_counts_that_lost_the_race_with_its_close()
+ {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some((_database, _url, nodes)) = nodes(2).await else {
+        return;
+    };
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let (conference, people, cookie) = set_up_as_chair(a, a).await;
+    let path = |rest: &str| format!("/api/conferences/{conference}{rest}");
+    let jo = person(&people, 'e');
+
+    // Jo's phone follows the scales through node B; the chair works through node A.
+    let mut stream = reqwest::Client::new()
+        .get(b.url(&path("/scales/live")))
+        .bearer_auth(&jo.token)
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(stream.status(), 200);
+    let mut buffer = String::new();
+    next_scales(&mut stream, &mut buffer, |_| true).await;
+    let opened = chair_post(
+        a,
+        &cookie,
+        &path("/scales"),
+        serde_json::json!({ "subject": { "kind": "all_children" } }),
+    )
+    .await;
+    assert_eq!(opened.status(), 201);
+    let scale: serde_json::Value = opened.json().await.expect("a JSON answer");
+    let scale = scale["id"].as_str().expect("the scale's id").to_owned();
+    next_scales(&mut stream, &mut buffer, |v| {
+        v["scales"][0]["status"] == "open"
+    })
+    .await;
+
+    // Everyone but the chair scores through node B, again and again, while the chair
+    // closes the scale through node A: each score is either counted or refused.
+    let voters: Vec<Person> = people
+        .iter()
+        .filter(|p| p.letter != 'a' && p.letter != 'b')
+        .cloned()
+        .collect();
+    let vote_url = b.url(&path(&format!("/scales/{scale}/vote")));
+    let scoring: Vec<_> = voters
+        .iter()
+        .map(|voter| {
+            let (url, token, participant) = (
+                vote_url.clone(),
+                voter.token.clone(),
+                voter.participant.clone(),
+            );
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                // The last score each was told was counted, and how many were refused.
+                let (mut counted, mut refused) = (None, 0);
+                for round in 0..200u32 {
+                    let score = round % 11;
+                    let answer = http
+                        .put(&url)
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({ "score": score }))
+                        .send()
+                        .await
+                        .expect("the score is answered");
+                    match answer.status().as_u16() {
+                        200 | 204 => {
+                            assert_eq!(refused, 0, "a score counted after one was refused");
+                            counted = Some(score);
+                        }
+                        409 => refused += 1,
+                        other => panic!("a score got {other}"),
+                    }
+                    if refused >= 3 {
+                        break;
+                    }
+                }
+                (participant, counted, refused)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed = chair_post(
+        a,
+        &cookie,
+        &path(&format!("/scales/{scale}/close")),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(closed.status(), 200);
+    let mut told = BTreeMap::new();
+    for task in scoring {
+        let (participant, counted, refused) = task.await.expect("scoring ends");
+        assert!(
+            refused >= 3,
+            "{participant}'s scores were still counted after the close"
+        );
+        told.insert(participant, counted);
+    }
+    let revealed = chair_post(
+        a,
+        &cookie,
+        &path(&format!("/scales/{scale}/reveal")),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(revealed.status(), 200);
+    // Jo's phone, on node B, hears of the reveal.
+    let seen = next_scales(&mut stream, &mut buffer, |v| {
+        v["scales"][0]["status"] == "revealed"
+    })
+    .await;
+    let results: BTreeMap<String, Option<u64>> = seen["scales"][0]["results"]
+        .as_array()
+        .expect("the results")
+        .iter()
+        .map(|r| {
+            (
+                r["participant"].as_str().expect("who").to_owned(),
+                r["score"].as_u64(),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, Option<u64>> = told
+        .into_iter()
+        .filter(|(_, counted)| counted.is_some())
+        .map(|(who, counted)| (who, counted.map(u64::from)))
+        .collect();
+    assert_eq!(
+        results, expected,
+        "the results are the scores each was told were counted, and only those"
+    );
+    assert!(!expected.is_empty(), "nobody scored before the close");
+
+    // A score after the reveal is refused through either node.
+    for node in [a, b] {
+        let late = reqwest::Client::new()
+            .put(node.url(&path(&format!("/scales/{scale}/vote"))))
+            .bearer_auth(&jo.token)
+            .json(&serde_json::json!({ "score": 10 }))
+            .send()
+            .await
+            .expect("the score is answered");
+        assert_eq!(late.status(), 409);
+    }
+}
+
 /// Waits until `done` holds for every typist, or fails saying where each one is.
 async fn wait_for_all(typists: &[Typist], what: &str, done: impl Fn(&typist::Replica) -> bool) {
     let until = Instant::now() + DEADLINE;

@@ -233,7 +233,7 @@ async fn remove(
         })
         .await?;
     // Their voting page's stream ends at once.
-    state.notices.notify(id);
+    state.scales_changed(id).await;
     tracing::info!(conference = %id, participant = %p.id, "participant removed");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -382,7 +382,7 @@ pub(crate) async fn close_conference(
         by: member.participant.id,
     };
     write_phase_everywhere(state, id, Phase::Closed, Some(&closed)).await?;
-    state.notices.notify(id);
+    state.scales_changed(id).await;
     tracing::info!(conference = %id, "conference closed");
     Ok(Closed {
         phase: Phase::Closed,
@@ -405,7 +405,7 @@ async fn reopen(
         return Err(ApiError::Conflict("this conference is not closed".into()));
     }
     write_phase_everywhere(&state, id, Phase::Decision, None).await?;
-    state.notices.notify(id);
+    state.scales_changed(id).await;
     tracing::info!(conference = %id, "conference reopened");
     Ok(Json(PhaseNow {
         phase: Phase::Decision,

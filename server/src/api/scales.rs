@@ -349,7 +349,7 @@ async fn open(
             scale::write_scale(txn, &entry)
         })
         .await?;
-    state.notices.notify(id);
+    state.scales_changed(id).await;
     tracing::info!(conference = %id, scale = %row.id, "safety scale opened");
     let body = scale_view(&state, &member, &row, 0, None).await?;
     Ok((StatusCode::CREATED, Json(body)))
@@ -543,7 +543,7 @@ async fn move_on(
         );
         return Err(ApiError::Conflict(refusal));
     }
-    state.notices.notify(id);
+    state.scales_changed(id).await;
     tracing::info!(conference = %id, scale = %scale, status = status.as_str(), "safety scale moved on");
     let counts = state.storage.scored_counts(id).await?;
     let scored = counts

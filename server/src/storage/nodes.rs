@@ -25,8 +25,25 @@ use super::{ForwardVerdict, Lease, Result, StorageError};
 /// - `v <document>`: the owner gave verdicts on forwarded updates;
 /// - `l <document>`: the owner gave the lease up;
 /// - `x <conference> <participant> <code> <reason…>`: close that participant's
-///   connections to the conference, with that code and reason (they were removed).
+///   connections to the conference, with that code and reason (they were removed);
+/// - `p <document> <node> <states>`: presence changed on that node, the states a JSON
+///   array of `[client, clock, state]` (the state `null` for one that is gone);
+/// - `q <document> <node>`: that node opened the document, and asks for everyone's
+///   presence in it;
+/// - `s <conference> <node>`: that node opened, closed or revealed a safety scale, or
+///   removed someone (the phones' pages look again).
+///
+/// Presence and scale notices are the only messages: losing one does no harm (a
+/// state is renewed, or expires; a phone looks again when it next loads the page).
 pub const CHANNEL: &str = "roundtable";
+
+/// The longest payload `NOTIFY` takes is 8,000 bytes; presence is sent in pieces
+/// under this.
+const MOST_NOTICE_BYTES: usize = 7_800;
+
+/// Presence states between nodes: client id, clock, the state's JSON (`null` for
+/// one that is gone).
+pub type PresenceStates = Vec<(u64, u32, Arc<str>)>;
 
 /// A conference's document.
 pub type DocumentKey = (ConferenceId, DocumentKind);
@@ -44,6 +61,19 @@ pub enum Notice {
         code: u16,
         reason: String,
     },
+    Presence {
+        key: DocumentKey,
+        node: String,
+        states: PresenceStates,
+    },
+    PresenceAsked {
+        key: DocumentKey,
+        node: String,
+    },
+    Scales {
+        conference: ConferenceId,
+        node: String,
+    },
 }
 
 impl Notice {
@@ -58,8 +88,30 @@ impl Notice {
                 reason: words.next()?.to_owned(),
             });
         }
+        if let Some(rest) = payload.strip_prefix("p ") {
+            let mut words = rest.splitn(4, ' ');
+            let conference = words.next()?.parse().ok()?;
+            let document = DocumentKind::parse(words.next()?)?;
+            let node = words.next()?.to_owned();
+            let states: Vec<(u64, u32, String)> = serde_json::from_str(words.next()?).ok()?;
+            return Some(Notice::Presence {
+                key: (conference, document),
+                node,
+                states: states
+                    .into_iter()
+                    .map(|(client, clock, json)| (client, clock, Arc::from(json)))
+                    .collect(),
+            });
+        }
         let mut words = payload.split(' ');
         let kind = words.next()?;
+        if kind == "s" {
+            let notice = Notice::Scales {
+                conference: words.next()?.parse().ok()?,
+                node: words.next()?.to_owned(),
+            };
+            return words.next().is_none().then_some(notice);
+        }
         let conference = words.next()?.parse().ok()?;
         let document = DocumentKind::parse(words.next()?)?;
         let key = (conference, document);
@@ -68,6 +120,10 @@ impl Notice {
             "f" => Notice::Forwarded(key),
             "v" => Notice::Answered(key),
             "l" => Notice::Released(key),
+            "q" => Notice::PresenceAsked {
+                key,
+                node: words.next()?.to_owned(),
+            },
             _ => return None,
         };
         words.next().is_none().then_some(notice)
@@ -75,12 +131,14 @@ impl Notice {
 
     /// The document it is about, if it is about one.
     pub fn key(&self) -> Option<DocumentKey> {
-        match *self {
+        match self {
             Notice::Updates(key, _)
             | Notice::Forwarded(key)
             | Notice::Answered(key)
-            | Notice::Released(key) => Some(key),
-            Notice::Disconnect { .. } => None,
+            | Notice::Released(key)
+            | Notice::Presence { key, .. }
+            | Notice::PresenceAsked { key, .. } => Some(*key),
+            Notice::Disconnect { .. } | Notice::Scales { .. } => None,
         }
     }
 }
@@ -443,7 +501,64 @@ impl Nodes {
         code: u16,
         reason: &str,
     ) -> Result<()> {
-        let payload = format!("x {conference} {participant} {code} {reason}");
+        self.notify(&format!("x {conference} {participant} {code} {reason}"))
+            .await
+    }
+
+    /// Tells the other nodes of presence changed on `node`: in as many notices as it
+    /// takes, each under `NOTIFY`'s limit. A state too large for one is left out (the
+    /// server's own clients' states are a few hundred bytes).
+    pub async fn share_presence(
+        &self,
+        key: DocumentKey,
+        node: &str,
+        states: &PresenceStates,
+    ) -> Result<()> {
+        let head = format!("p {} {} {node} ", key.0, key.1.as_str());
+        let mut payloads = Vec::new();
+        let mut piece = String::new();
+        for (client, clock, json) in states {
+            let entry = serde_json::to_string(&(client, clock, json.as_ref()))
+                .map_err(|e| StorageError::Write(e.to_string()))?;
+            if head.len() + entry.len() + 2 > MOST_NOTICE_BYTES {
+                tracing::debug!(
+                    client,
+                    bytes = entry.len(),
+                    "a presence state too large to share with the other nodes"
+                );
+                continue;
+            }
+            if head.len() + piece.len() + entry.len() + 2 > MOST_NOTICE_BYTES {
+                payloads.push(format!("{head}[{piece}]"));
+                piece.clear();
+            }
+            if !piece.is_empty() {
+                piece.push(',');
+            }
+            piece.push_str(&entry);
+        }
+        if !piece.is_empty() {
+            payloads.push(format!("{head}[{piece}]"));
+        }
+        for payload in payloads {
+            self.notify(&payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Asks the other nodes for everyone's presence in a document `node` opened.
+    pub async fn ask_presence(&self, key: DocumentKey, node: &str) -> Result<()> {
+        self.notify(&format!("q {} {} {node}", key.0, key.1.as_str()))
+            .await
+    }
+
+    /// Tells the other nodes that `node` changed a conference's safety scales (or
+    /// removed someone from it).
+    pub async fn scales_changed(&self, conference: ConferenceId, node: &str) -> Result<()> {
+        self.notify(&format!("s {conference} {node}")).await
+    }
+
+    async fn notify(&self, payload: &str) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(payload)
@@ -523,5 +638,29 @@ mod tests {
             }),
         );
         check(format!("x {conference} {participant} not-a-code why"), None);
+        check(
+            format!(r#"p {conference} shared node-b [[7,2,"{{\"a\":1}}"],[8,3,"null"]]"#),
+            Some(Notice::Presence {
+                key: (conference, DocumentKind::Shared),
+                node: "node-b".into(),
+                states: vec![(7, 2, Arc::from(r#"{"a":1}"#)), (8, 3, Arc::from("null"))],
+            }),
+        );
+        check(format!("p {conference} shared node-b [[7,"), None);
+        check(
+            format!("q {conference} shared node-b"),
+            Some(Notice::PresenceAsked {
+                key: (conference, DocumentKind::Shared),
+                node: "node-b".into(),
+            }),
+        );
+        check(
+            format!("s {conference} node-b"),
+            Some(Notice::Scales {
+                conference,
+                node: "node-b".into(),
+            }),
+        );
+        check(format!("s {conference}"), None);
     }
 }

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
+use roundtable_shared::ConferenceId;
+use tokio::sync::{Notify, broadcast, watch};
 
 use super::Limits;
 use super::room::{Room, RoomKey};
@@ -105,6 +106,8 @@ pub struct Cluster {
     config: ClusterConfig,
     /// The rooms open on this node, to wake by their document.
     rooms: Mutex<HashMap<RoomKey, Weak<Room>>>,
+    /// Conferences whose safety scales another node changed (`Notice::Scales`).
+    scales: broadcast::Sender<ConferenceId>,
     /// The leases this node's rooms hold, at their epochs, to renew.
     held: Mutex<HashMap<RoomKey, i64>>,
     stopping: watch::Sender<bool>,
@@ -122,6 +125,7 @@ impl Cluster {
             limits,
             config,
             rooms: Mutex::default(),
+            scales: broadcast::channel(64).0,
             held: Mutex::default(),
             stopping: watch::channel(false).0,
         }
@@ -145,6 +149,24 @@ impl Cluster {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Conferences whose safety scales another node opened, closed or revealed (or
+    /// removed someone from), for the phones' pages connected here.
+    pub fn scales_elsewhere(&self) -> broadcast::Receiver<ConferenceId> {
+        self.scales.subscribe()
+    }
+
+    /// Tells the other nodes that this one changed a conference's safety scales.
+    pub async fn scales_changed(&self, conference: ConferenceId) {
+        if let Err(e) = self
+            .nodes
+            .scales_changed(conference, &self.config.node)
+            .await
+        {
+            // The phones on other nodes see it when they next load the page.
+            tracing::warn!(%conference, error = %e, "could not tell the other nodes of a change to the scales");
+        }
     }
 
     /// Takes a document's lease if nobody holds it, and keeps it renewed.
@@ -231,6 +253,13 @@ impl Cluster {
         let cluster = Arc::downgrade(self);
         // Whatever happened before it was open (a wake-up lost, the lease freed).
         room.wake.wake(Wake::ALL);
+        // Who is here through the other nodes.
+        let (nodes, key, node) = (self.nodes.clone(), room.key(), self.config.node.clone());
+        tokio::spawn(async move {
+            if let Err(e) = nodes.ask_presence(key, &node).await {
+                tracing::debug!(error = %e, "could not ask the other nodes for their presence");
+            }
+        });
         tokio::spawn(async move {
             loop {
                 notify.notified().await;
@@ -291,6 +320,31 @@ impl Cluster {
 
     /// Wakes the room a notification names, for what it says.
     fn notice(&self, notice: Notice) {
+        match notice {
+            Notice::Presence { node, .. }
+            | Notice::PresenceAsked { node, .. }
+            | Notice::Scales { node, .. }
+                if *node == *self.config.node => {}
+            Notice::Presence { key, node, states } => {
+                if let Some(room) = self.room(key) {
+                    tokio::spawn(async move { room.presence_from(&node, states).await });
+                }
+            }
+            Notice::PresenceAsked { key, .. } => {
+                if let Some(room) = self.room(key) {
+                    tokio::spawn(async move { room.share_presence().await });
+                }
+            }
+            Notice::Scales { conference, .. } => {
+                // Nobody listening is no error.
+                let _ = self.scales.send(conference);
+            }
+            notice => self.wake_for(notice),
+        }
+    }
+
+    /// Wakes the room a notification names, for what it says about its document.
+    fn wake_for(&self, notice: Notice) {
         if let Notice::Disconnect {
             conference,
             participant,

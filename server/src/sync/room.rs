@@ -42,8 +42,8 @@ use super::Limits;
 use super::cluster::{Cluster, Wake};
 use super::mailbox::{self, CloseReason, Outgoing};
 use super::peer::Peer;
-use super::presence::{self, Presence};
-use crate::storage::nodes::Forwarded;
+use super::presence::{self, Presence, Sharing};
+use crate::storage::nodes::{Forwarded, PresenceStates};
 use crate::storage::{Fence, ForwardVerdict, Lease, Storage, StorageError, StoredDocument};
 
 pub type RoomKey = (ConferenceId, DocumentKind);
@@ -431,7 +431,10 @@ impl Room {
                 document,
                 poisoned: false,
                 connections: HashMap::new(),
-                presence: Presence::default(),
+                presence: match &cluster {
+                    Some(cluster) => Presence::shared(Sharing::new(cluster.clone(), key)),
+                    None => Presence::default(),
+                },
                 part,
                 pending: HashMap::new(),
                 in_flight: HashSet::new(),
@@ -1159,6 +1162,25 @@ impl Room {
             }
             state.remove(id);
         }
+    }
+
+    /// Takes the presence states another node shares, and relays what changed.
+    pub(super) async fn presence_from(&self, node: &str, states: PresenceStates) {
+        let mut state = self.state.lock().await;
+        let states = states
+            .into_iter()
+            .map(|(client, clock, json)| (ClientID::new(client), clock, json))
+            .collect();
+        let changed = state.presence.receive_from(node, states);
+        if !changed.is_empty() {
+            let message = encode(&Message::Awareness(presence::update(changed)));
+            broadcast(&mut state, None, message);
+        }
+    }
+
+    /// Sends this node's presence states to the others (one opened the document).
+    pub(super) async fn share_presence(&self) {
+        self.state.lock().await.presence.share_all();
     }
 
     /// Drops the presence of clients that stopped renewing it, and tells everyone.

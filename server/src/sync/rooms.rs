@@ -86,6 +86,11 @@ impl Rooms {
         }
     }
 
+    /// This node among those sharing the database; `None` on SQLite.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
     /// This node's name among those sharing the database; `None` on SQLite.
     pub fn node(&self) -> Option<&str> {
         self.cluster.as_ref().map(|c| &**c.node())
@@ -260,25 +265,45 @@ impl Rooms {
         change: impl FnOnce(&mut TransactionMut),
     ) -> Result<(), StorageError> {
         let mut slot = self.slot(key).await;
-        let result = match self.get_or_load(&mut slot, key).await {
+        let (result, room) = match self.get_or_load(&mut slot, key).await {
             Ok(room) => {
                 let result = room.server_change(&self.storage, change).await;
                 // A change that could not be stored is still in memory: drop the room
                 // so it is reloaded from storage without it.
-                if result.is_err() || room.connection_count().await == 0 {
+                if result.is_err() {
                     *slot = None;
                     room.release().await;
                 }
-                result
+                (result, Some(room))
             }
-            Err(e) => Err(e),
+            Err(e) => (Err(e), None),
         };
         self.release(key, slot);
-        match (result?, &self.cluster) {
-            (ServerChange::Done, _) => Ok(()),
-            (ServerChange::Forwarded(id), Some(cluster)) => cluster.verdict(key, id).await,
-            (ServerChange::Forwarded(_), None) => Err(StorageError::NotOwner),
+        let outcome = match (result, &self.cluster) {
+            (Err(e), _) => Err(e),
+            (Ok(ServerChange::Done), _) => Ok(()),
+            (Ok(ServerChange::Forwarded(id)), Some(cluster)) => cluster.verdict(key, id).await,
+            (Ok(ServerChange::Forwarded(_)), None) => Err(StorageError::NotOwner),
+        };
+        // A room loaded for the change alone is unloaded once it is decided. Until
+        // then a follower's stays open: if the owner lets the document go meanwhile
+        // (its own room was loaded for a change alone too), this node takes it over
+        // and decides the change itself.
+        if let Some(room) = room {
+            self.unload_if_unused(&room).await;
         }
+        outcome
+    }
+
+    /// Unloads `room` if nobody is connected to it.
+    async fn unload_if_unused(&self, room: &Arc<Room>) {
+        let mut slot = self.slot(room.key()).await;
+        if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, room)) && room.connection_count().await == 0
+        {
+            *slot = None;
+            room.release().await;
+        }
+        self.release(room.key(), slot);
     }
 
     /// Closes every open connection of `participant` to `conference`, on every node.

@@ -2,6 +2,7 @@
 //! (`roundtable_shared::session`) a step at a time, for tests that say exactly when
 //! each thing happens.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -10,8 +11,10 @@ use roundtable_shared::doc::{Board, NewItem};
 use roundtable_shared::session::{Config, Output, Session};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use yrs::OffsetKind;
-use yrs::sync::{Message, SyncMessage};
+use yrs::sync::awareness::AwarenessUpdateEntry;
+use yrs::sync::{AwarenessUpdate, Message, SyncMessage};
 use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
 
 const SESSION: Config = Config {
     offset_kind: OffsetKind::Bytes,
@@ -33,6 +36,8 @@ pub struct Client {
     /// Whether the connection has ended, and with which close code.
     pub closed: bool,
     pub close_code: Option<u16>,
+    /// Everyone's presence as the server relayed it: client id → (clock, state).
+    pub presence: HashMap<u64, (u32, serde_json::Value)>,
 }
 
 /// Opens a connection to `url` as the holder of `token`, as a typist does.
@@ -58,6 +63,7 @@ impl Client {
             refusals: Vec::new(),
             closed: false,
             close_code: None,
+            presence: HashMap::new(),
         };
         client.session.connection_opened();
         client.flush().await;
@@ -77,6 +83,46 @@ impl Client {
         self.session.connection_opened();
         self.flush().await;
         self.wait_until("in step", |c| c.session.in_step()).await;
+    }
+
+    /// The id this client's changes and presence go by.
+    pub fn client_id(&self) -> u64 {
+        self.session.client_id().get()
+    }
+
+    /// Sends a presence state under `client` (our own id, or someone else's).
+    pub async fn announce_as(&mut self, client: u64, clock: u32, state: serde_json::Value) {
+        let update = AwarenessUpdate {
+            clients: HashMap::from([(
+                yrs::ClientID::new(client),
+                AwarenessUpdateEntry {
+                    clock,
+                    json: state.to_string().into(),
+                },
+            )]),
+        };
+        let frame = Message::Awareness(update).encode_v1();
+        self.closed |= self
+            .socket
+            .send(WsMessage::Binary(frame.into()))
+            .await
+            .is_err();
+    }
+
+    /// The presence state the server relayed under `client`, if any.
+    pub fn presence_of(&self, client: u64) -> Option<&serde_json::Value> {
+        self.presence.get(&client).map(|(_, state)| state)
+    }
+
+    /// The names of everyone present, as the server put them on their states.
+    pub fn names_present(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .presence
+            .values()
+            .filter_map(|(_, state)| state["user"]["name"].as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        names
     }
 
     pub fn has_unconfirmed(&self) -> bool {
@@ -127,11 +173,20 @@ impl Client {
     async fn handle(&mut self, frame: Option<Result<WsMessage, WsError>>) {
         match frame {
             Some(Ok(WsMessage::Binary(bytes))) => {
-                if let Ok(Message::Sync(
-                    SyncMessage::SyncStep2(update) | SyncMessage::Update(update),
-                )) = Message::decode_v1(&bytes)
-                {
-                    self.received.push(update);
+                match Message::decode_v1(&bytes) {
+                    Ok(Message::Sync(
+                        SyncMessage::SyncStep2(update) | SyncMessage::Update(update),
+                    )) => self.received.push(update),
+                    Ok(Message::Awareness(update)) => {
+                        for (client, entry) in update.clients {
+                            if entry.json.as_ref() == "null" {
+                                self.presence.remove(&client.get());
+                            } else if let Ok(state) = serde_json::from_str(&entry.json) {
+                                self.presence.insert(client.get(), (entry.clock, state));
+                            }
+                        }
+                    }
+                    _ => {}
                 }
                 self.session.received(&bytes);
                 self.flush().await;
